@@ -1,0 +1,53 @@
+# emo_mm: one-command install, tests and the demo.
+#   make install   create .venv/ and install the pinned OpenMMLab stack (+ mmcv ops build) and emo_mm
+#   make test      install if needed, then run the test suite
+#   make demo      install if needed, then run the main job on the built-in toy dataset
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+STAMP := $(VENV)/.stamp
+PYTEST_ARGS ?=
+
+.PHONY: install test demo clean-venv
+
+install: $(STAMP)/emo_mm
+	@bash tools/misc/ensure_mmcv.sh $(PY)
+	@echo "[install] done: $(VENV) ready"
+
+$(PY):
+	@echo "[install] creating $(VENV) with $$($(PYTHON) --version)"
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP)/build: $(PY) requirements/build.txt
+	@mkdir -p $(STAMP)
+	@echo "[install] 1/4 build tools (pip, setuptools window, ninja)"
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements/build.txt
+	@touch $@
+
+$(STAMP)/torch: $(STAMP)/build requirements/torch.txt
+	@echo "[install] 2/4 torch + torchvision (a few minutes the first time: several GB)"
+	$(PIP) install --progress-bar on -r requirements/torch.txt
+	@touch $@
+
+$(STAMP)/runtime: $(STAMP)/torch requirements/mmcv.txt requirements/runtime.txt requirements/tests.txt requirements/export.txt
+	@echo "[install] 3/4 mmcv (compiled from source with ops) + OpenMMLab stack"
+	@bash tools/misc/ensure_mmcv.sh $(PY)
+	$(PIP) install -q -r requirements/runtime.txt -r requirements/tests.txt -r requirements/export.txt -c requirements/torch.txt -c requirements/mmcv.txt
+	@touch $@
+
+$(STAMP)/emo_mm: $(STAMP)/runtime setup.py
+	@echo "[install] 4/4 emo_mm (editable)"
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	@touch $@
+
+test: install
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+demo: install
+	$(PY) tools/demo.py $(DEMO_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

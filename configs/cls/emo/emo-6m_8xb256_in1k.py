@@ -1,0 +1,3 @@
+_base_ = './emo-1m_8xb256_in1k.py'
+
+model = dict(backbone=dict(arch='6m'), head=dict(in_channels=320))

@@ -1,0 +1,3 @@
+_base_ = './emo2-1m_8xb128_in1k.py'
+
+model = dict(backbone=dict(arch='2m'), head=dict(in_channels=200))

@@ -1,0 +1,43 @@
+# SSDLite 320x320 on COCO with an EMO-1M backbone (EMO, ICCV'23; emo_facts.md §1.1, §4.1).
+# The stock mmdet SSDLite-MobileNetV2 config with only the backbone and the optimizer replaced:
+# same SSDNeck/SSDHead (depthwise, BN 1e-3/0.03, ReLU6), anchors, augmentation, test cfg,
+# batch 24 x 8 GPUs, RepeatDataset x5 for 120 epochs (600 effective), linear warm-up of 500 iters
+# (ratio 0.001) and per-epoch cosine annealing to 0.
+_base_ = 'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'
+
+custom_imports = dict(imports=['emo_mm'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='emo_mm.EMO',
+        arch='1m',
+        out_indices=(3, 4),  # strides 16 and 32
+        window_size=7,
+        drop_path_rate=0.04036,
+        frozen_stages=-1,
+        # BN statistics stay frozen, which also makes the official sync_bn=True moot
+        norm_eval=True,
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='checkpoints/emo_1m_in1k.pth',
+            prefix='backbone.')),
+    neck=dict(
+        in_channels=(80, 168), out_channels=(80, 168, 512, 256, 256, 128)),
+    bbox_head=dict(in_channels=(80, 168, 512, 256, 256, 128)))
+
+# AdamW lr 1.2e-3 (= 2e-4 x 6), wd 0.05, `norm` params without weight decay, no grad clip
+optim_wrapper = dict(
+    optimizer=dict(
+        _delete_=True,
+        type='AdamW',
+        lr=1.2e-3,
+        betas=(0.9, 0.999),
+        weight_decay=0.05),
+    paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.)}))
+
+# the official runs evaluated (stock: every 5 epochs) and saved checkpoints every 5 epochs
+default_hooks = dict(checkpoint=dict(interval=5))
+
+# base_batch_size = (8 GPUs) x (24 samples per GPU)
+auto_scale_lr = dict(enable=False, base_batch_size=192)
