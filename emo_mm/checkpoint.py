@@ -245,3 +245,25 @@ def load_pretrained(module: torch.nn.Module, checkpoint: str, prefix: Optional[s
     print_log(f'Loaded {len(own)} tensors of {type(module).__name__} from {checkpoint}'
               + (f' (ignored {len(ignored)} keys not in the backbone: {ignored[:4]}...)' if ignored else ''),
               logger=logger)
+
+
+def save_checkpoint_atomic(obj: dict, path: str) -> None:
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
+
+    A crash mid-write never leaves a partial file at ``path`` (nor replaces a good one).
+    """
+    import os
+    import tempfile
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise

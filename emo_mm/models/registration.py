@@ -9,6 +9,13 @@ from emo_mm.registry import MODELS
 FRAMEWORKS = ('mmpretrain', 'mmdet', 'mmseg')
 
 
+class RegistryClashError(KeyError):
+    """Another model is registered under the plain name of an emo_mm model."""
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return str(self.args[0])
+
+
 def find_framework_clash(name: str, cls: type) -> str:
     """Return a description of a framework model that shadows ``name`` (``''`` if none).
 
@@ -42,6 +49,6 @@ def register_in_root(names: Iterable[str]) -> None:
         clash = (f'mmengine registers {existing.__module__}.{existing.__qualname__}' if existing
                  else find_framework_clash(name, cls))
         if clash:
-            raise KeyError(f'Cannot register emo_mm model {name!r} under its plain name: {clash}. '
+            raise RegistryClashError(f'Cannot register emo_mm model {name!r} under its plain name: {clash}. '
                            f'Use the scoped type "emo_mm.{name}" in configs.')
         ROOT_MODELS.register_module(name=name, module=cls)

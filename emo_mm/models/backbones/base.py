@@ -164,7 +164,12 @@ class EMOBackboneBase(BaseModule):
 
     @staticmethod
     def _parse_window_size(window_size: Union[int, Sequence[int]]) -> Tuple[int, ...]:
-        sizes = [window_size] * 4 if isinstance(window_size, int) else list(window_size)
+        if isinstance(window_size, int):
+            sizes = [window_size] * 4
+        elif isinstance(window_size, Sequence):
+            sizes = list(window_size)
+        else:
+            sizes = []
         if len(sizes) != 4 or not all(isinstance(s, int) and not isinstance(s, bool) for s in sizes):
             raise ValueError(f'window_size must be an int or 4 ints (one per stage; <= 0 means '
                              f'global attention), got {window_size!r}')

@@ -158,9 +158,5 @@ class HybridWindowAttention(_WindowAttentionBase):
         x = pad_to(x, Hp, Wp)
         qk = self.qk(x).permute(0, 2, 3, 1)
         v = self.v(x).permute(0, 2, 3, 1)
-        if (wh, ww) == (Hp, Wp):
-            # a single group: both partitions are the identity and give the same result
-            out = 2 * self._attend('local', qk, v, wh, ww)
-        else:
-            out = self._attend('grid', qk, v, wh, ww) + self._attend('local', qk, v, wh, ww)
+        out = self._attend('grid', qk, v, wh, ww) + self._attend('local', qk, v, wh, ww)
         return out[:, :H, :W].permute(0, 3, 1, 2)

@@ -1,0 +1,57 @@
+"""Print the parameters and FLOPs of any emo_mm cls / det / seg config.
+
+    python tools/analysis_tools/get_flops.py configs/cls/emo2/emo2-1m_8xb128_in1k.py
+    python tools/analysis_tools/get_flops.py configs/det/ssdlite/ssdlite_emo2-1m_8xb24-600e_coco.py --shape 320 320
+
+FLOPs follow the fvcore convention (one FLOP per multiply-add) and count the model's tensor
+forward (backbone, neck, heads; no post-processing, no auxiliary heads at test time). Default
+input: 224x224 for classifiers, 320x320 for SSD, 1333x800 for other detectors, 512x512 for
+segmentors.
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
+
+DEFAULT_SHAPES = {'mmpretrain': (224, 224), 'mmseg': (512, 512), 'mmdet': (800, 1333)}
+
+
+def default_shape(cfg) -> tuple:
+    from emo_mm.apis import config_scope
+    scope = config_scope(cfg)
+    if scope == 'mmdet' and 'SSD' in cfg.model.get('bbox_head', {}).get('type', ''):
+        size = cfg.get('input_size', 320)
+        return (size, size)
+    return DEFAULT_SHAPES[scope]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='Params and FLOPs of a config')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--shape', type=int, nargs='+', help='input H W (or one size)')
+    parser.add_argument('--cfg-options', nargs='+', default=[], help='key=value overrides')
+    args = parser.parse_args(argv)
+
+    from mmengine.config import Config, DictAction  # noqa: F401
+    import emo_mm  # noqa: F401
+    from emo_mm.analysis import get_complexity
+    from emo_mm.apis import build_model_from_cfg
+
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(dict(o.split('=', 1) for o in args.cfg_options))
+    if args.shape:
+        shape = tuple(args.shape) * (2 if len(args.shape) == 1 else 1)
+    else:
+        shape = default_shape(cfg)
+    model = build_model_from_cfg(cfg)
+    info = get_complexity(model, shape)
+    print(f'Config: {args.config}\nInput shape: {shape[0]}x{shape[1]}\n'
+          f'Params: {info["params"]:,} ({info["params"] / 1e6:.3f} M)\n'
+          f'FLOPs: {info["flops"]:,} ({info["flops"] / 1e9:.3f} G)')
+    return info
+
+
+if __name__ == '__main__':
+    main()
