@@ -36,7 +36,7 @@ optim_wrapper = dict(
         weight_decay=0.05),
     paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.)}))
 
-# the official runs evaluated (stock: every 5 epochs) and saved checkpoints every 5 epochs
+# evaluation (stock `val_interval`) and checkpoints every 5 epochs, as in the official runs
 default_hooks = dict(checkpoint=dict(interval=5))
 
 # base_batch_size = (8 GPUs) x (24 samples per GPU)
