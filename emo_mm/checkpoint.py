@@ -1,4 +1,5 @@
-"""Official EMO / EMOv2 checkpoints -> emo_mm (mmpretrain layout), and checked pretrained loading.
+"""Official EMO / EMOv2 checkpoints -> emo_mm (mmpretrain layout), checked pretrained loading,
+safe loading and atomic writes.
 
 Official classification checkpoints are flat state dicts (``stage0..stage4``, ``norm.norm.*``,
 ``head.*``), possibly wrapped in ``net`` / ``net_E`` (EMA) / ``state_dict`` / ``model`` and
@@ -16,9 +17,22 @@ official                                        emo_mm (classifier)
 ``norm.norm.*`` (final LayerNorm)               ``backbone.norm.*``
 ``head.*``                                      ``head.fc.*``
 =============================================== =============================================
+
+Safe loading: every checkpoint is unpickled with ``torch.load(weights_only=True)`` and the
+allow-list of :mod:`emo_mm.compat` (:func:`checkpoint_loading`; mmengine's loader is routed
+through it by :func:`install_safe_loading`), so a crafted file cannot run code. Trusted legacy
+files are opted out explicitly (:data:`TRUST_ENV`, :func:`trust_checkpoints`) or converted once
+(:func:`sanitize_checkpoint`). Writes go to a temporary file that is fsynced and renamed
+(:func:`atomic_path`), so a killed process never leaves a partial file under the final name.
 """
+import contextlib
+import functools
+import logging
+import os
 import os.path as osp
+import pickle
 import re
+import secrets
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
 
@@ -183,15 +197,248 @@ def convert_mmpretrain_to_official(state_dict: Dict[str, torch.Tensor]) -> 'Orde
     return out
 
 
+# --------------------------------------------------------------------------------------------
+# Safe loading
+# --------------------------------------------------------------------------------------------
+#: Environment variable naming the checkpoints trusted to be unpickled *without*
+#: ``weights_only``: files, or folders (every file below them), separated by ``os.pathsep``.
+TRUST_ENV = 'EMO_MM_TRUSTED_CHECKPOINTS'
+_TORCH_FORCE = 'TORCH_FORCE_WEIGHTS_ONLY_LOAD'
+_TORCH_FORCE_NO = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
+_trusted_in_code: List[str] = []  # entries of the active trust_checkpoints() blocks
+
+
+class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
+    """A checkpoint refused by weights-only loading: it references a callable or class that is
+    not on the allow-list, or holds pickle content other than tensors and plain data.
+
+    Also a :class:`pickle.UnpicklingError`, what ``torch.load`` itself raises in that case.
+    """
+
+
+def _trusted_entries() -> List[str]:
+    # split like PATH, but not at the ':' of a URL scheme ('https://...')
+    listed = re.split(re.escape(os.pathsep) + '(?!//)', os.environ.get(TRUST_ENV, ''))
+    return [entry for entry in listed if entry] + _trusted_in_code
+
+
+def is_trusted(filename: str) -> bool:
+    """Whether ``filename`` was explicitly trusted, by :data:`TRUST_ENV` or
+    :func:`trust_checkpoints` (as that file, or as a file below a trusted folder)."""
+    filename = str(filename)
+    for entry in _trusted_entries():
+        if '://' in entry or '://' in filename:  # URLs: exact matches only
+            if entry == filename:
+                return True
+            continue
+        entry = osp.realpath(osp.expanduser(entry))
+        path = osp.realpath(osp.expanduser(filename))
+        if path == entry or path.startswith(entry.rstrip(os.sep) + os.sep):
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def trust_checkpoints(*paths: str):
+    """Opt out of weights-only loading for the given trusted files or folders, within the block.
+
+    The explicit escape hatch for legacy checkpoints that pickle other objects (use only for
+    files from a trusted source: unpickling them can run arbitrary code)::
+
+        with trust_checkpoints('work_dirs/old/epoch_12.pth'):
+            model = init_detector(config, 'work_dirs/old/epoch_12.pth', device='cpu')
+
+    From the command line, list them in the environment variable :data:`TRUST_ENV` instead.
+    """
+    paths = [str(p) for p in paths]
+    _trusted_in_code.extend(paths)
+    try:
+        yield
+    finally:
+        for path in paths:
+            _trusted_in_code.remove(path)
+
+
+def _history_buffer_statistic(owner, name: str):
+    """``getattr`` restricted to what mmengine checkpoints pickle with it: the statistics methods
+    of ``HistoryBuffer`` (its ``__getstate__`` stores ``HistoryBuffer.min`` etc., which pickle
+    protocol 2 writes as ``getattr(HistoryBuffer, 'min')``). Any other ``getattr`` is refused:
+    a free ``getattr`` would reach arbitrary code from any allowed class."""
+    from mmengine.logging import HistoryBuffer
+    if owner is HistoryBuffer and name in ('min', 'max', 'current', 'mean'):
+        return getattr(owner, name)
+    raise pickle.UnpicklingError(f'Unsupported global: GLOBAL builtins.getattr({owner!r}, '
+                                 f'{name!r}) is not allowed')
+
+
+#: Loaded under the names mmengine checkpoints use, on top of emo_mm.compat's allow-list.
+_RESTRICTED_GLOBALS = [(_history_buffer_statistic, 'builtins.getattr')]
+
+
+@contextlib.contextmanager
+def _torch_load_forced(weights_only: bool):
+    """Force ``weights_only`` on (or off) for every ``torch.load`` in the block, through torch's
+    own environment switches (they also override a caller that passes ``weights_only=False``,
+    and a ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` set by the user)."""
+    saved = {key: os.environ.pop(key, None) for key in (_TORCH_FORCE, _TORCH_FORCE_NO)}
+    os.environ[_TORCH_FORCE if weights_only else _TORCH_FORCE_NO] = '1'
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None)
+            if value is not None:
+                os.environ[key] = value
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else ''
+
+
+def _raised_in_torch_load(err: BaseException) -> bool:
+    tb = err.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code is torch.serialization.load.__code__:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _load_error(filename: str, err: Exception) -> Optional[CheckpointError]:
+    """Our error for what ``torch.load`` raised on ``filename``; None for other exceptions."""
+    if isinstance(err, CheckpointError) or not _raised_in_torch_load(err):
+        return None
+    if isinstance(err, pickle.UnpicklingError):
+        found = re.search(r'GLOBAL ([\w.]+(?:\(.*?\))?)', str(err))
+        if found:
+            why = (f'it references `{found.group(1)}`, a callable or class outside the allow-list '
+                   '(unpickling it could run arbitrary code)')
+        else:
+            detail = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()
+                           and not line.startswith(('Please file', 'Check the doc'))), '')
+            why = (f'weights-only unpickling failed ({detail or _first_line(err)}): the file is '
+                   'corrupt or holds objects other than tensors and plain data')
+        return UnsafeCheckpointError(
+            f'Weights only load failed: refusing checkpoint {filename!r}: {why}.\n'
+            'Checkpoints load with torch.load(weights_only=True): tensors, containers, numbers, '
+            'strings and the allow-list emo_mm.compat.CHECKPOINT_SAFE_GLOBALS (mmengine '
+            'HistoryBuffer, numeric numpy arrays) only.\n'
+            'If the file comes from a trusted source (e.g. a legacy checkpoint of your own), opt '
+            f'out for it explicitly:\n  {TRUST_ENV}={filename} python tools/...\n'
+            f'or once convert it into a safe file: emo_mm.checkpoint.sanitize_checkpoint('
+            f'{filename!r}, <new .pth>).')
+    return CheckpointError(f'Cannot load checkpoint {filename!r}: the file is truncated, corrupt '
+                           f'or not a PyTorch checkpoint ({type(err).__name__}: {_first_line(err)})')
+
+
+@contextlib.contextmanager
+def checkpoint_loading(filename: str):
+    """Load ``filename`` safely with every ``torch.load`` made inside the block (also those of
+    mmengine): ``weights_only=True`` with the allow-list, unless the file is trusted
+    (:func:`is_trusted`); refusals and corrupt files raise errors that name the file.
+
+    Yields:
+        bool: Whether the file is trusted (loaded without ``weights_only``).
+    """
+    trusted = is_trusted(filename)
+    if trusted:
+        from mmengine.logging import print_log
+        print_log(f'Loading trusted checkpoint {filename} without weights_only (listed in '
+                  f'{TRUST_ENV} or trust_checkpoints()).', logger='current', level=logging.WARNING)
+    with _torch_load_forced(not trusted), torch.serialization.safe_globals(_RESTRICTED_GLOBALS):
+        try:
+            yield trusted
+        except Exception as err:
+            ours = _load_error(str(filename), err)
+            if ours is None:
+                raise
+            raise ours from err
+
+
 def load_checkpoint_file(path: str, map_location: str = 'cpu') -> dict:
-    """Load a local checkpoint safely (``weights_only``), naming the file in every error."""
+    """Load a local checkpoint safely (see :func:`checkpoint_loading`); every error names the
+    file."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'Checkpoint file not found: {path!r}')
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # truncated, corrupt or unsafe pickles
-        raise CheckpointError(f'Cannot load checkpoint {path!r}: {type(err).__name__}: '
-                              f'{str(err).splitlines()[0] if str(err) else ""}') from err
+    with checkpoint_loading(path) as trusted:
+        return torch.load(path, map_location=map_location, weights_only=not trusted)
+
+
+def install_safe_loading() -> bool:
+    """Route every checkpoint that mmengine loads through :func:`checkpoint_loading`.
+
+    mmengine loads all checkpoints with ``CheckpointLoader.load_checkpoint`` (local files, URLs,
+    ``open-mmlab://`` ...): ``load_from``, ``--resume``, ``load_checkpoint``, ``init_cfg``
+    Pretrained of non-EMO modules, the frameworks' ``init_model`` / ``init_detector``. This
+    wraps that one classmethod. Idempotent; undone by :func:`uninstall_safe_loading`.
+
+    Returns:
+        bool: Whether it was installed by this call.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    original = CheckpointLoader.__dict__['load_checkpoint'].__func__
+    if hasattr(original, '_emo_mm_original'):
+        return False
+
+    @functools.wraps(original)
+    def load_checkpoint(cls, filename, map_location=None, logger='current'):
+        with checkpoint_loading(filename):
+            return original(cls, filename, map_location, logger)
+
+    load_checkpoint._emo_mm_original = original
+    CheckpointLoader.load_checkpoint = classmethod(load_checkpoint)
+    return True
+
+
+def uninstall_safe_loading() -> None:
+    """Undo :func:`install_safe_loading`."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    current = CheckpointLoader.__dict__['load_checkpoint'].__func__
+    if hasattr(current, '_emo_mm_original'):
+        CheckpointLoader.load_checkpoint = classmethod(current._emo_mm_original)
+
+
+def sanitize_checkpoint(trusted_src: str, dst: str) -> List[str]:
+    """Rewrite a *trusted* legacy checkpoint into one that loads with ``weights_only=True``.
+
+    Loads ``trusted_src`` without ``weights_only`` (do this only for files from a trusted
+    source), keeps tensors, containers, numbers, strings, numeric numpy arrays / scalars and
+    mmengine ``HistoryBuffer`` objects, drops everything else, checks that the result loads
+    safely and writes it atomically to ``dst``.
+
+    Returns:
+        list[str]: The paths (``meta.env_info`` style) of the dropped entries.
+    """
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+    with trust_checkpoints(trusted_src):
+        checkpoint = load_checkpoint_file(trusted_src)
+    dropped: List[str] = []
+    drop = object()
+
+    def clean(value, where):
+        if value is None or isinstance(value, (torch.Tensor, str, bytes, bool, int, float,
+                                               torch.dtype, torch.device, torch.Size,
+                                               HistoryBuffer)):
+            return value
+        if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in 'biufc':
+            return value.item() if isinstance(value, np.generic) else value
+        if isinstance(value, dict):
+            items = ((k, clean(v, f'{where}.{k}' if where else str(k))) for k, v in value.items())
+            kept = [(k, v) for k, v in items if v is not drop and isinstance(k, (str, int))]
+            return OrderedDict(kept) if isinstance(value, OrderedDict) else dict(kept)
+        if isinstance(value, (list, tuple)):
+            kept = [v for v in (clean(v, f'{where}[{i}]') for i, v in enumerate(value))
+                    if v is not drop]
+            return tuple(kept) if isinstance(value, tuple) else kept
+        dropped.append(f'{where} ({type(value).__module__}.{type(value).__qualname__})')
+        return drop
+
+    cleaned = clean(checkpoint, '')
+    save_checkpoint_atomic(cleaned, dst)
+    load_checkpoint_file(dst)  # refuses (and names dst) if anything unsafe is left
+    return dropped
 
 
 def load_pretrained(module: torch.nn.Module, checkpoint: str, prefix: Optional[str] = 'backbone.',
@@ -247,23 +494,86 @@ def load_pretrained(module: torch.nn.Module, checkpoint: str, prefix: Optional[s
               logger=logger)
 
 
-def save_checkpoint_atomic(obj: dict, path: str) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
+# --------------------------------------------------------------------------------------------
+# Atomic writes
+# --------------------------------------------------------------------------------------------
+#: Temporary files of :func:`atomic_path`: ``.<name>.<pid>.<8 hex>.tmp`` next to the target.
+TEMPORARY_FILE = re.compile(r'^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$')
 
-    A crash mid-write never leaves a partial file at ``path`` (nor replaces a good one).
-    """
-    import os
-    import tempfile
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=folder)
+
+def _fsync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable (where the platform allows opening folders)."""
     try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-            f.flush()
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str):
+    """Yield a temporary path next to ``path`` to write; then fsync it and rename it over ``path``.
+
+    Readers of ``path`` see the old file or the complete new one, never a partial file, even
+    when the process is killed mid-write; a write that raises leaves ``path`` untouched and
+    removes the temporary file. A killed process leaves its temporary file behind (see
+    :func:`remove_stale_temporaries`). The new file gets the usual (umask) permissions.
+    """
+    path = osp.abspath(path)
+    folder = osp.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    tmp = osp.join(folder, f'.{osp.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp')
+    try:
+        yield tmp
+        with open(tmp, 'rb') as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+        _fsync_folder(folder)
+    finally:
         if osp.exists(tmp):
             os.remove(tmp)
-        raise
+
+
+def save_checkpoint_atomic(obj: dict, path: str) -> None:
+    """``torch.save`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Write a text file atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, 'w') as f:
+            f.write(text)
+
+
+def remove_stale_temporaries(folder: str) -> List[str]:
+    """Delete the temporary files that killed processes left in ``folder`` (those of
+    :func:`atomic_path` whose process no longer runs on this machine); returns their paths."""
+    removed = []
+    names = os.listdir(folder) if osp.isdir(folder) else []
+    for name in names:
+        match = TEMPORARY_FILE.match(name)
+        if match is None or _process_alive(int(match.group('pid'))):
+            continue
+        try:
+            os.remove(osp.join(folder, name))
+            removed.append(osp.join(folder, name))
+        except OSError:
+            pass
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: it exists
+        return True
+    return True

@@ -33,6 +33,7 @@ import importlib.abc
 import importlib.metadata
 import importlib.util
 import os.path as osp
+import pickle
 import sys
 from typing import Callable, Dict, List, Optional
 
@@ -87,6 +88,26 @@ class _Shim:
 # --------------------------------------------------------------------------------------------
 # Break 1: weights-only checkpoint loading (torch >= 2.6).
 # --------------------------------------------------------------------------------------------
+# The statistics methods that ``HistoryBuffer`` registers by default (and pickles by name).
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_statistic(obj, name: str):
+    """Stands in for ``builtins.getattr`` in weights-only loading, limited to
+    ``getattr(HistoryBuffer, <statistic>)``.
+
+    A ``HistoryBuffer`` keeps ``{'min': HistoryBuffer.min, ...}`` in its state, which pickle
+    writes as ``getattr(HistoryBuffer, 'min')``. Allow-listing the real ``getattr`` would let a
+    crafted file read any attribute of anything it builds; this resolves those four methods only.
+    """
+    from mmengine.logging import HistoryBuffer
+    if obj is HistoryBuffer and name in _HISTORY_BUFFER_STATISTICS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'Weights only load failed: getattr({obj!r}, {name!r}) is not allowed; emo_mm allows '
+        f'only getattr(HistoryBuffer, name) for name in {_HISTORY_BUFFER_STATISTICS}.')
+
+
 def _checkpoint_safe_globals() -> list:
     """The globals that mmengine checkpoints of mmpretrain / mmdet / mmseg runs pickle.
 
@@ -98,7 +119,9 @@ def _checkpoint_safe_globals() -> list:
     * ``numpy.ndarray`` + ``_reconstruct`` + ``numpy.dtype`` + the dtype classes: the numpy
       arrays inside those buffers (the dtype *class*, e.g. ``numpy.dtypes.Float64DType``, is
       checked when the dtype's state is set);
-    * ``scalar``: numpy scalars (e.g. an ``np.float64`` metric in the runtime info).
+    * ``scalar``: numpy scalars (e.g. an ``np.float64`` metric in the runtime info);
+    * ``builtins.getattr``, but only as :func:`_history_buffer_statistic`: a ``HistoryBuffer``
+      pickles its statistics methods as ``getattr(HistoryBuffer, 'min')`` etc.
 
     numpy 2 moved ``_reconstruct`` and ``scalar`` from ``numpy.core.multiarray`` to
     ``numpy._core.multiarray``; both names are listed so that checkpoints pickled under numpy
@@ -106,7 +129,7 @@ def _checkpoint_safe_globals() -> list:
     listed: object, void, string and datetime arrays are not.
     """
     from mmengine.logging import HistoryBuffer
-    safe = [HistoryBuffer, np.ndarray, np.dtype]
+    safe = [HistoryBuffer, np.ndarray, np.dtype, (_history_buffer_statistic, 'builtins.getattr')]
     reconstruct = np.zeros(0).__reduce__()[0]
     scalar = np.float64(0).__reduce__()[0]
     for func in (reconstruct, scalar):

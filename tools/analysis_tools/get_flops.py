@@ -27,20 +27,21 @@ def default_shape(cfg) -> tuple:
 
 
 def main(argv=None):
+    from mmengine.config import Config, DictAction
     parser = argparse.ArgumentParser(description='Params and FLOPs of a config')
     parser.add_argument('config', help='config file')
     parser.add_argument('--shape', type=int, nargs='+', help='input H W (or one size)')
-    parser.add_argument('--cfg-options', nargs='+', default=[], help='key=value overrides')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config settings, e.g. model.backbone.window_size=10')
     args = parser.parse_args(argv)
 
-    from mmengine.config import Config, DictAction  # noqa: F401
     import emo_mm  # noqa: F401
     from emo_mm.analysis import get_complexity
     from emo_mm.apis import build_model_from_cfg
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
-        cfg.merge_from_dict(dict(o.split('=', 1) for o in args.cfg_options))
+        cfg.merge_from_dict(args.cfg_options)
     if args.shape:
         shape = tuple(args.shape) * (2 if len(args.shape) == 1 else 1)
     else:

@@ -1,6 +1,6 @@
 # The ImageNet-1k recipe shared by EMO (ICCV'23) and EMOv2, 224x224, 300 epochs.
 #
-# Source: docs/emo_facts §5.1 (the official configs, cross-checked with the config dumps of the
+# Source: emo_facts.md §5.1 (the official configs, cross-checked with the config dumps of the
 # official training logs). The leaf configs set the backbone, the head width, the batch per GPU
 # and the LR; everything else lives here.
 #

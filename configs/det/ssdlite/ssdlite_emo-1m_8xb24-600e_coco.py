@@ -26,7 +26,11 @@ model = dict(
         in_channels=(80, 168), out_channels=(80, 168, 512, 256, 256, 128)),
     bbox_head=dict(in_channels=(80, 168, 512, 256, 256, 128)))
 
-# AdamW lr 1.2e-3 (= 2e-4 x 6), wd 0.05, `norm` params without weight decay, no grad clip
+# AdamW lr 1.2e-3 (= 2e-4 x 6), wd 0.05, `norm` params without weight decay, no grad clip.
+# `norm` matches (as a substring of the full parameter name) every BN/LN of our backbone. The
+# official EMO code named the stem BN `stage0.0.convs.0.1`, which `norm` does not match, so that
+# layer kept its weight decay in the official runs: the second key reproduces this (the longer
+# key wins). In the RetinaNet configs the stem is frozen, so the question does not arise there.
 optim_wrapper = dict(
     optimizer=dict(
         _delete_=True,
@@ -34,7 +38,11 @@ optim_wrapper = dict(
         lr=1.2e-3,
         betas=(0.9, 0.999),
         weight_decay=0.05),
-    paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.)}))
+    paramwise_cfg=dict(
+        custom_keys={
+            'norm': dict(decay_mult=0.),
+            'backbone.stage0.0.norm': dict(decay_mult=1.),
+        }))
 
 # evaluation (stock `val_interval`) and checkpoints every 5 epochs, as in the official runs
 default_hooks = dict(checkpoint=dict(interval=5))

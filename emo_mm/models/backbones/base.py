@@ -9,6 +9,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
 from ..layers import ConvNormAct, InvertedResidualMobileBlock, LayerNorm2d
+from ..layers.norm_act import use_fused_kernels
 
 #: Per-stage settings shared by every variant: pre-norm and activation of stages 1..4.
 STAGE_NORMS = ('bn', 'bn', 'ln', 'ln')
@@ -194,17 +195,32 @@ class EMOBackboneBase(BaseModule):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         self._check_input(x)
+        last = self.out_indices[-1]
+        import os
+        tile = int(os.environ.get('EMO_TILE', 0)); tiled = int(os.environ.get('EMO_TILE_LEVELS', 2))
+        if tile and not self.training and use_fused_kernels(x) and x.shape[0] > tile:
+            pieces = [self._forward_levels(chunk, 0, min(tiled, last + 1)) for chunk in x.split(tile)]
+            x = torch.cat([p[0] for p in pieces])
+            outs = [torch.cat(feats) for feats in zip(*(p[1] for p in pieces))]
+            x, rest = self._forward_levels(x, tiled, last + 1)
+            return tuple(outs + rest)
+        return tuple(self._forward_levels(x, 0, last + 1)[1])
+
+    def _forward_levels(self, x: torch.Tensor, start: int, stop: int):
+        if x.is_cpu:
+            # oneDNN's 1x1 and depthwise convs are 2-3x faster on NHWC data; every layer keeps it
+            x = x.contiguous(memory_format=torch.channels_last)
         outs = []
         checkpointed = self.with_cp and self.training and torch.is_grad_enabled()
-        for level, blocks in enumerate(self.levels[:self.out_indices[-1] + 1]):
-            for block in blocks:
+        for level in range(start, stop):
+            for block in self.levels[level]:
                 if checkpointed and x.requires_grad:
                     x = checkpoint(block, x, use_reentrant=False)
                 else:
                     x = block(x)
             if level in self.out_indices:
                 outs.append(self.norm(x) if level == NUM_LEVELS - 1 and self.final_norm else x)
-        return tuple(outs)
+        return x, outs
 
     # ------------------------------------------------------------------ training behaviour
     def _freeze_stages(self) -> None:

@@ -3,6 +3,13 @@
 Official quirks reproduced on purpose (they are needed for numerical parity with released
 checkpoints): every BatchNorm and LayerNorm uses ``eps=1e-6`` (not the PyTorch / mmcv 1e-5), and
 GELU is the exact erf form (no tanh approximation).
+
+CPU inference fast path (see :func:`use_fused_kernels`): without autograd, the units run fused
+oneDNN kernels (conv + bias + activation, conv + residual sum) and in-place element-wise ops, so
+that no large activation is written and re-read only to apply an activation or a residual, and
+fewer fresh buffers are allocated. Tracing (FLOP counting, ONNX export), ``torch.compile``,
+training and other devices / dtypes see the plain reference ops; both paths compute the same
+function up to float rounding.
 """
 from typing import Optional
 
@@ -13,6 +20,35 @@ import torch.nn.functional as F
 NORM_EPS = 1e-6
 NORMS = ('bn', 'ln', 'none')
 ACTS = ('silu', 'gelu', 'none')
+#: oneDNN post-op (``attr``, ``algorithm``) of each activation (``'gelu'`` = exact erf GELU).
+ONEDNN_ACTS = {'silu': ('swish', None), 'gelu': ('gelu', 'none'), 'none': ('none', None)}
+_ONEDNN = torch.backends.mkldnn.is_available()
+_fused_kernels_enabled = True
+
+
+def use_fused_kernels(x: torch.Tensor) -> bool:
+    """Whether the CPU inference fast path may run for input ``x``.
+
+    True for float32 CPU tensors in eager mode with autograd off (``torch.no_grad`` /
+    ``torch.inference_mode``), oneDNN available and enabled, and the fast path not switched off
+    with :func:`set_fused_kernels`. Never while tracing / exporting / compiling, so traced graphs
+    (FLOP counting, ONNX) only hold standard ops.
+    """
+    return (_fused_kernels_enabled and x.is_cpu and not torch.is_grad_enabled()
+            and x.dtype is torch.float32 and _ONEDNN and torch._C._get_mkldnn_enabled()
+            and not torch.jit.is_tracing() and not torch.compiler.is_compiling())
+
+
+def set_fused_kernels(enabled: bool) -> bool:
+    """Switch the CPU inference fast path on / off globally; returns the previous setting.
+
+    Example:
+        >>> previous = set_fused_kernels(False)  # reference ops only, e.g. to compare paths
+        >>> _ = set_fused_kernels(previous)
+    """
+    global _fused_kernels_enabled
+    previous, _fused_kernels_enabled = _fused_kernels_enabled, bool(enabled)
+    return previous
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -59,6 +95,15 @@ def build_act(name: str) -> nn.Module:
     if name == 'none':
         return nn.Identity()
     raise ValueError(f'Unknown activation {name!r}; valid choices: {ACTS}')
+
+
+def _act_(x: torch.Tensor, name: str) -> torch.Tensor:
+    """Apply the activation ``name`` in place (fast path only: no autograd)."""
+    if name == 'silu':
+        return F.silu(x, inplace=True)
+    if name == 'gelu':
+        return torch._C._nn.gelu_(x)  # exact (erf) GELU
+    return x
 
 
 def fold_bn_into_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
@@ -120,9 +165,42 @@ class ConvNormAct(nn.Module):
                               groups=groups, bias=bias or fold)
         self.norm = build_norm('none' if fold else norm, out_channels)
         self.act = build_act(act)
+        self.act_name = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if use_fused_kernels(x):
+            if isinstance(self.norm, nn.Identity):
+                return self.fused_forward(x)
+            if isinstance(self.norm, nn.BatchNorm2d) and not self.norm.training:
+                # eval-mode BN kept as its own op (deploy folds it); activation in place
+                return _act_(self.norm(self.conv(x)), self.act_name)
         return self.act(self.norm(self.conv(x)))
+
+    def fused_forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None,
+                      scale: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """One oneDNN kernel: ``act(conv(x) * scale) (+ residual)`` (fast path, no norm).
+
+        Args:
+            x (Tensor): Input.
+            residual (Tensor, optional): Added to the output (only with ``act='none'``).
+            scale (Tensor, optional): Per output channel factor (e.g. a LayerScale ``gamma``),
+                folded into the conv weight and bias.
+        """
+        conv = self.conv
+        weight, bias = conv.weight, conv.bias
+        if scale is not None:
+            scale = scale.reshape(-1)
+            weight = weight * scale.view(-1, 1, 1, 1)
+            bias = None if bias is None else bias * scale
+        if residual is not None:
+            assert self.act_name == 'none', 'a fused residual comes after the activation'
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, residual, weight, bias, conv.padding, conv.stride, conv.dilation, conv.groups,
+                'add', None, None, [], None)
+        attr, algorithm = ONEDNN_ACTS[self.act_name]
+        return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, conv.padding, conv.stride,
+                                                        conv.dilation, conv.groups, attr, [],
+                                                        algorithm)
 
     def switch_to_deploy(self) -> None:
         """Fold a BatchNorm into the conv (no-op otherwise)."""
@@ -162,9 +240,12 @@ class SqueezeExcite(nn.Module):
         self.act = build_act(act)
         self.conv_expand = nn.Conv2d(reduced_channels, channels, 1, bias=True)
 
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        """The ``(N, C, 1, 1)`` sigmoid gate of ``x``."""
+        return self.conv_expand(self.act(self.conv_reduce(x.mean((2, 3), keepdim=True)))).sigmoid()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate = self.conv_expand(self.act(self.conv_reduce(x.mean((2, 3), keepdim=True))))
-        return x * gate.sigmoid()
+        return x * self.gate(x)
 
 
 class DropPath(nn.Module):

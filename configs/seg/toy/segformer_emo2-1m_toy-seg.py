@@ -1,0 +1,68 @@
+# SegFormer-EMOv2-1M on the toy "shapes" segmentation set (ADE20K layout, see
+# tools/dataset_converters/make_toy_data.py): the ADE20K config with only the data path, the class
+# count, the input size, the batch size and the schedule changed. The backbone starts from the
+# toy classifier (configs/cls/toy/emo2-1m_toy-cls.py) converted with
+# `tools/model_converters/emo_to_mmpretrain.py --backbone-only`, as `make demo` does.
+_base_ = '../segformer/segformer_emo2-1m_4xb8-160k_ade20k-512x512.py'
+
+# EMO_MM_TOY_DATA moves the toy data root (tools/demo.py --data-root); default data/toy
+data_root = '{{$EMO_MM_TOY_DATA:data/toy}}/seg'
+# PNG value 0 ("other") is ignored and 1.. shift down by one (reduce_zero_label, as on ADE20K)
+classes = ('background', 'circle', 'cross', 'square', 'star', 'triangle')
+metainfo = dict(classes=classes, palette=[[0, 0, 0], [220, 20, 60], [0, 130, 255],
+                                          [255, 160, 0], [150, 0, 200], [0, 170, 80]])
+# ADE20K: 512x512 crops out of images rescaled to fit 2048x512 (x0.5..2); here 4x smaller
+crop_size = (128, 128)
+scale = (512, 128)
+
+# ------------------------------------------------- classes, input size, pretrained backbone
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(init_cfg=dict(checkpoint='work_dirs/demo/cls/emo2-1m_toy-cls_backbone.pth')),
+    decode_head=dict(num_classes=len(classes)))
+
+
+def _resized(pipeline):
+    """The stock pipeline with the toy scale and crop size."""
+    out = []
+    for t in pipeline:
+        if t['type'] in ('RandomResize', 'Resize'):
+            t = dict(t, scale=scale)
+        elif t['type'] == 'RandomCrop':
+            t = dict(t, crop_size=crop_size)
+        out.append(t)
+    return out
+
+
+train_pipeline = _resized(_base_.train_pipeline)
+test_pipeline = _resized(_base_.test_pipeline)
+
+# ------------------------------------------------------------------ data path, batch size
+# BaseSegDataset: ADE20KDataset's own class list (150 names) would reject the toy classes
+toy_dataset = dict(
+    type='BaseSegDataset', data_root=data_root, metainfo=metainfo, img_suffix='.jpg',
+    seg_map_suffix='.png', reduce_zero_label=True)
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=2,
+    dataset=dict(toy_dataset, pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=1,
+    dataset=dict(toy_dataset, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# ------------------------------------------------------------------------------ schedule
+# the EMOv2 160k schedule shape (linear warm-up, constant LR, cosine over the second half) in
+# 1200 iterations; AdamW 1.2e-4 (heads x10) as on ADE20K, for batch 16
+max_iters = 1200
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=50),
+    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=False, begin=max_iters // 2,
+         end=max_iters),
+]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+auto_scale_lr = dict(base_batch_size=16)
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(interval=max_iters, max_keep_ckpts=1))

@@ -1,0 +1,428 @@
+"""Crash-safe training (emo_mm.engine, emo_mm.checkpoint): atomic writes, the clean-up order,
+SIGTERM, exact resumption, and ``tools/train.py`` killed at random moments reaching the weights
+and metrics of an uninterrupted run."""
+import copy
+import importlib.util
+import os
+import os.path as osp
+import queue
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.evaluator import BaseMetric
+from mmengine.fileio import LocalBackend
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from torch.utils.data import Dataset
+
+import emo_mm  # noqa: F401
+from emo_mm.checkpoint import (TEMPORARY_FILE, atomic_path, load_checkpoint_file,
+                               remove_stale_temporaries, save_checkpoint_atomic)
+from emo_mm.engine import make_crash_safe, step_seed
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TINY_CLS = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_cls.py')
+
+
+def _temporaries(folder):
+    return [name for name in os.listdir(folder) if TEMPORARY_FILE.match(name)]
+
+
+def _same_tensors(a, b):
+    return list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# --------------------------------------------------------------------------------------------
+# Atomic writes
+# --------------------------------------------------------------------------------------------
+def test_failed_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / 'ckpt.pth'
+    save_checkpoint_atomic({'w': torch.ones(3)}, str(path))
+    with pytest.raises(RuntimeError, match='disk full'):
+        with atomic_path(str(path)) as tmp:
+            with open(tmp, 'wb') as f:
+                f.write(b'partial')
+            raise RuntimeError('disk full')
+    assert torch.equal(load_checkpoint_file(str(path))['w'], torch.ones(3))
+    assert _temporaries(tmp_path) == []
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # not mkstemp's 0600
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class _KillDuringPickling:
+
+    def __reduce__(self):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_sigkill_mid_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / 'ckpt.pth'
+    save_checkpoint_atomic({'w': torch.ones(3)}, str(path))
+    pid = os.fork()
+    if pid == 0:  # child: dies in the middle of writing the new checkpoint
+        try:
+            save_checkpoint_atomic({'w': torch.zeros(10**6), 'x': _KillDuringPickling()},
+                                   str(path))
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert torch.equal(load_checkpoint_file(str(path))['w'], torch.ones(3))
+    left = _temporaries(tmp_path)
+    assert len(left) == 1 and f'.{pid}.' in left[0]  # the killed write's temporary file
+    assert remove_stale_temporaries(str(tmp_path)) == [str(tmp_path / left[0])]
+    assert _temporaries(tmp_path) == []
+
+
+# --------------------------------------------------------------------------------------------
+# A small mmengine run with every source of randomness: random augmentation in the dataset
+# (numpy, random, torch), dropout, a shuffled sampler, and validation in between.
+# --------------------------------------------------------------------------------------------
+class NoisyDataset(Dataset):
+
+    def __init__(self, n=12):
+        generator = torch.Generator().manual_seed(0)
+        self.x = torch.randn(n, 4, generator=generator)
+        self.y = self.x.sum(1, keepdim=True)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        noise = np.random.randn(4).astype(np.float32) * 0.1 + random.random() * 0.1
+        return dict(inputs=self.x[i] + torch.from_numpy(noise) + torch.rand(4) * 0.1,
+                    data_samples=self.y[i])
+
+
+class DropoutRegressor(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.3), nn.Linear(16, 1))
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        out = self.net(torch.stack(inputs))
+        if mode == 'loss':
+            return dict(loss=(out - torch.stack(data_samples)).pow(2).mean())
+        return out
+
+
+class ZeroMetric(BaseMetric):
+    """A placeholder metric: what matters is that validation runs between iterations."""
+
+    def process(self, data_batch, data_samples):
+        self.results.append(0.)
+
+    def compute_metrics(self, results):
+        return dict(zero=sum(results))
+
+
+class SendSignal(Hook):
+    """Sends ``signum`` to this process in ``after_<stage>_iter`` of iteration ``at`` (0-based
+    batch index), as a scheduler would."""
+
+    def __init__(self, at, stage='train', signum=signal.SIGTERM):
+        self.at, self.stage, self.signum = at, stage, signum
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if self.stage == 'train' and runner.iter == self.at:
+            os.kill(os.getpid(), self.signum)
+
+    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if self.stage == 'val' and runner.iter == self.at and batch_idx == 0:
+            os.kill(os.getpid(), self.signum)
+
+
+def toy_runner(work_dir, max_iters=8, by_epoch=False, checkpoint=None, seed_hook=True,
+               extra_hooks=(), resume=False, load_from=None):
+    train_cfg = dict(by_epoch=True, max_epochs=max_iters // 4, val_interval=1) if by_epoch \
+        else dict(by_epoch=False, max_iters=max_iters, val_interval=3)
+    checkpoint = dict(dict(type='CrashSafeCheckpointHook', interval=2, by_epoch=by_epoch),
+                      **(checkpoint or {}))
+    hooks = ([dict(type='StepSeedHook')] if seed_hook else []) + list(extra_hooks)
+    torch.manual_seed(0)  # the model is built here, before the runner seeds
+    return Runner(
+        model=DropoutRegressor(),
+        work_dir=str(work_dir),
+        experiment_name=f'{osp.basename(work_dir)}_{time.monotonic_ns()}',
+        train_dataloader=dict(dataset=NoisyDataset(), sampler=dict(type='DefaultSampler',
+                                                                   shuffle=True),
+                              batch_size=3, num_workers=0),
+        val_dataloader=dict(dataset=NoisyDataset(4), sampler=dict(type='DefaultSampler',
+                                                                  shuffle=False),
+                            batch_size=2, num_workers=0),
+        val_evaluator=[ZeroMetric()],
+        val_cfg=dict(),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
+        train_cfg=train_cfg,
+        default_hooks=dict(checkpoint=checkpoint, logger=dict(type='LoggerHook', interval=1)),
+        custom_hooks=hooks,
+        randomness=dict(seed=7),
+        resume=resume,
+        load_from=load_from)
+
+
+def _weights(runner):
+    return {k: v.clone() for k, v in runner.model.state_dict().items()}
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+    """Final weights of uninterrupted 8-iteration runs, with and without StepSeedHook."""
+    result = {}
+    for seed_hook in (True, False):
+        runner = toy_runner(tmp_path_factory.mktemp('ref'), seed_hook=seed_hook)
+        runner.train()
+        result[seed_hook] = _weights(runner)
+    return result
+
+
+def test_resume_is_exact_with_step_seed_hook_only(uninterrupted, tmp_path):
+    """Resuming from iteration 4 reaches the uninterrupted weights bitwise with the hook, and
+    other weights without it (the run does draw random numbers that matter)."""
+    for seed_hook in (True, False):
+        work_dir = tmp_path / f'hook_{seed_hook}'
+        toy_runner(work_dir, max_iters=4, seed_hook=seed_hook).train()
+        resumed = toy_runner(work_dir, seed_hook=seed_hook, resume=True)
+        resumed.train()
+        assert _same_tensors(_weights(resumed), uninterrupted[seed_hook]) is seed_hook
+    assert not _same_tensors(uninterrupted[True], uninterrupted[False])
+
+
+def test_step_seed_depends_on_seed_and_step():
+    seeds = {step_seed(seed, step) for seed in (0, 1, 2**31 - 1) for step in range(100)}
+    assert len(seeds) == 300 and all(0 <= s < 2**64 for s in seeds)
+    assert step_seed(5, 9) == step_seed(5, 9)
+
+
+@pytest.mark.parametrize('stage', ['train', 'val'])
+def test_sigterm_saves_a_checkpoint_and_resume_is_exact(uninterrupted, tmp_path, stage):
+    """SIGTERM after iteration 5 (index 4; no periodic checkpoint there) or during the
+    validation after iteration 3: the hook saves that state, exits with 143 and restores the
+    previous SIGTERM handler; resuming gives the uninterrupted weights."""
+    handler = signal.getsignal(signal.SIGTERM)
+    at = 4 if stage == 'train' else 3
+    runner = toy_runner(tmp_path, extra_hooks=[SendSignal(at, stage)])
+    with pytest.raises(SystemExit) as stop:
+        runner.train()
+    assert stop.value.code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is handler
+    saved = 5 if stage == 'train' else 3
+    last = (tmp_path / 'last_checkpoint').read_text()
+    assert last == str(tmp_path / f'iter_{saved}.pth')
+    assert load_checkpoint_file(last)['meta']['iter'] == saved
+    resumed = toy_runner(tmp_path, resume=True)
+    resumed.train()
+    assert _same_tensors(_weights(resumed), uninterrupted[True])
+
+
+def test_sigterm_mid_epoch_in_an_epoch_based_run(tmp_path):
+    """Epoch-based: the SIGTERM checkpoint is an iteration checkpoint of the current epoch;
+    --resume continues from it (restarting that epoch) to the planned end."""
+    runner = toy_runner(tmp_path, by_epoch=True, extra_hooks=[SendSignal(5)])
+    with pytest.raises(SystemExit):
+        runner.train()
+    meta = load_checkpoint_file((tmp_path / 'last_checkpoint').read_text())['meta']
+    assert (meta['epoch'], meta['iter']) == (1, 6)
+    resumed = toy_runner(tmp_path, by_epoch=True, resume=True)
+    resumed.train()
+    assert resumed.epoch == 2 and osp.isfile(tmp_path / 'epoch_2.pth')
+
+
+def _failing_put(put):
+    """``LocalBackend.put`` that writes half of ``iter_4.pth`` and fails, as a kill would."""
+
+    def failing_put(backend, obj, filepath):
+        if 'iter_4.pth' in str(filepath):
+            with open(filepath, 'wb') as f:
+                f.write(obj[:len(obj) // 2])
+            raise KeyboardInterrupt('killed while writing')
+        return put(backend, obj, filepath)
+
+    return failing_put
+
+
+@pytest.mark.parametrize('hook', ['CheckpointHook', 'CrashSafeCheckpointHook'])
+def test_interrupted_write_with_max_keep_ckpts(tmp_path, monkeypatch, hook):
+    """Interrupted while writing iter_4.pth with max_keep_ckpts=1: mmengine's hook has already
+    deleted iter_2.pth, which last_checkpoint still names (resume impossible) and leaves a
+    partial iter_4.pth; ours keeps iter_2.pth named and loadable, and no partial file."""
+    monkeypatch.setattr(LocalBackend, 'put', _failing_put(LocalBackend.put))
+    runner = toy_runner(tmp_path, checkpoint=dict(type=hook, max_keep_ckpts=1))
+    with pytest.raises(KeyboardInterrupt):
+        runner.train()
+    last = (tmp_path / 'last_checkpoint').read_text()
+    assert last == str(tmp_path / 'iter_2.pth')
+    if hook == 'CheckpointHook':
+        assert not osp.exists(last) and osp.exists(tmp_path / 'iter_4.pth')
+    else:
+        assert load_checkpoint_file(last)['meta']['iter'] == 2
+        assert not osp.exists(tmp_path / 'iter_4.pth') and _temporaries(tmp_path) == []
+
+
+def test_outdated_checkpoints_are_still_removed(tmp_path):
+    toy_runner(tmp_path, checkpoint=dict(max_keep_ckpts=2)).train()
+    kept = sorted(n for n in os.listdir(tmp_path) if n.endswith('.pth'))
+    assert kept == ['iter_6.pth', 'iter_8.pth'] and _temporaries(tmp_path) == []
+
+
+def test_make_crash_safe():
+    cfg = Config(dict(default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=5,
+                                                          max_keep_ckpts=3)),
+                      custom_hooks=[dict(type='EMAHook')]))
+    make_crash_safe(cfg)
+    assert cfg.default_hooks.checkpoint == dict(type='CrashSafeCheckpointHook', interval=5,
+                                                max_keep_ckpts=3)
+    assert [h['type'] for h in cfg.custom_hooks] == ['EMAHook', 'StepSeedHook']
+    again = copy.deepcopy(cfg)
+    assert make_crash_safe(again).to_dict() == cfg.to_dict()
+    assert make_crash_safe(Config()).default_hooks.checkpoint.type == 'CrashSafeCheckpointHook'
+    disabled = make_crash_safe(Config(dict(default_hooks=dict(checkpoint=None))))
+    assert disabled.default_hooks.checkpoint is None
+
+
+# --------------------------------------------------------------------------------------------
+# tools/train.py on a tiny EMOv2 classifier, killed at random moments.
+# --------------------------------------------------------------------------------------------
+MAX_ITERS = 16
+KILL_CONFIG = f"""
+_base_ = {TINY_CLS!r}
+custom_imports = dict(imports=['emo_mm.engine'], allow_failed_imports=False)
+train_cfg = dict(max_iters={MAX_ITERS}, val_interval=8)
+param_scheduler = dict(end={MAX_ITERS})
+default_hooks = dict(checkpoint=dict(type='CrashSafeCheckpointHook', interval=2,
+                                     max_keep_ckpts=2))
+custom_hooks = [dict(type='StepSeedHook')]
+"""
+
+
+@pytest.fixture(scope='module')
+def kill_setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp('kill')
+    spec = importlib.util.spec_from_file_location(
+        'make_toy_data', osp.join(ROOT, 'tools', 'dataset_converters', 'make_toy_data.py'))
+    toy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(toy)
+    toy.make_toy_data(str(root / 'toy'), seed=0, tasks=('cls', ), classes=('circle', 'square'),
+                      cls_size=32, cls_train_per_class=12, cls_val_per_class=4, verbose=False)
+    config = root / 'kill_cls.py'
+    config.write_text(KILL_CONFIG)
+    env = dict(os.environ, EMO_MM_TEST_DATA=str(root / 'toy' / 'cls'), OMP_NUM_THREADS='1',
+               PYTHONWARNINGS='ignore')
+    return str(config), env
+
+
+class TrainProcess:
+    """``tools/train.py CONFIG --work-dir W --resume``, its output read line by line."""
+
+    def __init__(self, config, work_dir, env):
+        self.proc = subprocess.Popen(
+            [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir',
+             str(work_dir), '--resume'], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+        self.lines, self._queue = [], queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, pattern, timeout=240):
+        """Wait for a new line matching ``pattern``; None if the process ended first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=1)
+            except queue.Empty:
+                continue
+            if line is None:
+                return None
+            self.lines.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+        raise TimeoutError(f'no line matching {pattern!r}:\n{"".join(self.lines[-30:])}')
+
+    def finish(self, timeout=240):
+        while self.wait_for(r'(?!)', timeout) is not None:
+            pass
+        return self.proc.wait(timeout)
+
+    @property
+    def output(self):
+        return ''.join(self.lines)
+
+
+def _final_accuracy(output):
+    return re.findall(r'accuracy/top1: ([\d.]+)', output)[-1]
+
+
+def _final_state(work_dir):
+    checkpoint = load_checkpoint_file(osp.join(work_dir, f'iter_{MAX_ITERS}.pth'))
+    return checkpoint['state_dict'], checkpoint['optimizer']['state']
+
+
+def _resume_point(work_dir):
+    last = work_dir / 'last_checkpoint'
+    return int(re.search(r'iter_(\d+)\.pth', last.read_text()).group(1)) if last.exists() else 0
+
+
+@pytest.mark.slow
+def test_train_killed_at_random_moments_resumes_to_the_same_result(kill_setup, tmp_path):
+    """Killed three times with SIGKILL and once with SIGTERM, each time at a random moment (a
+    random 0-0.25 s after a random iteration's log line: while training, validating, or
+    writing a checkpoint) and resumed with ``--resume``: the final weights, optimizer state and
+    accuracy equal those of an uninterrupted run. SIGTERM exits with 143 after saving the
+    iteration it reached. Set EMO_MM_KILL_SEED to replay a schedule."""
+    config, env = kill_setup
+    reference = TrainProcess(config, tmp_path / 'reference', env)
+    assert reference.finish() == 0, reference.output[-3000:]
+
+    seed = int(os.environ.get('EMO_MM_KILL_SEED', time.time_ns() % 2**32))
+    rng = random.Random(seed)
+    work_dir = tmp_path / 'killed'
+    kills = 0
+    for signum in (signal.SIGKILL, signal.SIGTERM, signal.SIGKILL, signal.SIGKILL):
+        start = _resume_point(work_dir)
+        # kill early enough that the run cannot reach its last iteration meanwhile
+        target = rng.randint(start + 1, min(start + 4, MAX_ITERS - 6))
+        run = TrainProcess(config, work_dir, env)
+        assert run.wait_for(rf'Epoch\(train\)\s+\[\d+\]\[{target}/') is not None, run.output
+        time.sleep(rng.uniform(0, 0.25))
+        run.proc.send_signal(signum)
+        code = run.finish()
+        assert code == 128 + signum if signum == signal.SIGTERM else -signum, \
+            (seed, run.output[-3000:])
+        kills += 1
+        if signum == signal.SIGTERM:
+            reached = int(re.findall(r'Epoch\(train\)\s+\[\d+\]\[(\d+)/', run.output)[-1])
+            assert _resume_point(work_dir) == reached, seed  # nothing lost
+    final = TrainProcess(config, work_dir, env)
+    assert final.finish() == 0, final.output[-3000:]
+    assert 'Advance dataloader' in final.output  # it did resume
+
+    weights, optimizer = _final_state(work_dir)
+    ref_weights, ref_optimizer = _final_state(tmp_path / 'reference')
+    assert _same_tensors(weights, ref_weights), seed
+    for key in ref_optimizer:
+        assert _same_tensors(optimizer[key], ref_optimizer[key]), seed
+    assert _final_accuracy(final.output) == _final_accuracy(reference.output), seed
+    assert _temporaries(work_dir) == []

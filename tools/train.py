@@ -1,0 +1,51 @@
+# Copyright (c) OpenMMLab. All rights reserved. Adapted for emo_mm.
+"""Train with mmpretrain, mmdet or mmseg: the framework is the config's ``default_scope``.
+
+Usage (the flags of the upstream ``tools/train.py``)::
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--auto-scale-lr]
+        [--no-validate] [--cfg-options K=V ...] [--launcher {none,pytorch,slurm,mpi}]
+
+Importing :mod:`emo_mm` activates its upstream shims and registers the EMO / EMOv2 backbones.
+On a machine without CUDA a distributed run uses ``gloo`` and a DDP without ``device_ids``, and
+SyncBN becomes BN in single-process or CPU runs (see :mod:`emo_mm.utils.tools`).
+"""
+import emo_mm  # noqa: F401  (shims + registry)
+from emo_mm.utils import (adapt_cfg_to_machine, apply_train_args, base_parser, build_runner,
+                          load_config, parse_args)
+
+
+def parse_train_args(argv=None):
+    parser = base_parser('Train a classifier, detector or segmentor')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='If specify checkpoint path, resume from it, while if not '
+        'specify, try to auto resume from the latest checkpoint '
+        'in the work directory.')
+    parser.add_argument(
+        '--amp', action='store_true', help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the actual over the config\'s base batch size')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='whether not to evaluate the checkpoint during training')
+    return parse_args(parser, argv)
+
+
+def main(argv=None):
+    args = parse_train_args(argv)
+    cfg = load_config(args)
+    apply_train_args(cfg, args)
+    adapt_cfg_to_machine(cfg)
+    runner = build_runner(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
