@@ -10,7 +10,7 @@ data_root = '{{$EMO_MM_TOY_DATA:data/toy}}/det/'
 classes = ('circle', 'cross', 'square', 'star', 'triangle')
 metainfo = dict(classes=classes, palette=[(220, 20, 60), (0, 130, 255), (255, 160, 0),
                                           (150, 0, 200), (0, 170, 80)])
-input_size = 192
+input_size = 160  # stride-16 map 10x10 = one attention window (window_size 10)
 # the stock 320-px anchors, scaled to the input: boxes 0.15..1.0 of the image side
 anchor_scale = input_size / 320
 
@@ -20,8 +20,8 @@ model = dict(
     bbox_head=dict(
         num_classes=len(classes),
         anchor_generator=dict(
-            # feature map sides 12, 6, 3, 2, 1, 1 -> strides = input / side
-            strides=[input_size / s for s in (12, 6, 3, 2, 1, 1)],
+            # feature map sides 10, 5, 3, 2, 1, 1 -> strides = input / side
+            strides=[input_size / s for s in (10, 5, 3, 2, 1, 1)],
             min_sizes=[round(s * anchor_scale) for s in (48, 100, 150, 202, 253, 304)],
             max_sizes=[round(s * anchor_scale) for s in (100, 150, 202, 253, 304, 320)])))
 
