@@ -113,6 +113,37 @@ def _grow(mask, iterations, erode=False):
     return m
 
 
+def _hull_area(points):
+    """Area of the convex hull of integer 2-D points (monotone chain)."""
+    pts = sorted(set(map(tuple, points.tolist())))
+
+    def half(seq):
+        out = []
+        for p in seq:
+            while len(out) >= 2 and ((out[-1][0] - out[-2][0]) * (p[1] - out[-2][1]) -
+                                     (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0])) <= 0:
+                out.pop()
+            out.append(p)
+        return out
+
+    hull = np.array(half(pts)[:-1] + half(pts[::-1])[:-1], float)
+    x, y = hull[:, 0], hull[:, 1]
+    return 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
+
+
+def _shape_of(mask):
+    """Name the shape of an unoccluded object mask from two rotation-invariant measures:
+    fill = area / area of the circle around the centroid through the farthest pixel corner,
+    solidity = area / convex hull area (low for the concave star and cross)."""
+    ys, xs = np.nonzero(mask)
+    corners = np.concatenate([np.stack([xs + dx, ys + dy], 1) for dx in (0, 1) for dy in (0, 1)])
+    r = np.sqrt(((corners - [xs.mean() + 0.5, ys.mean() + 0.5])**2).sum(1)).max()
+    fill, solidity = len(xs) / (np.pi * r * r), len(xs) / _hull_area(corners)
+    if solidity < 0.8:
+        return 'star' if fill < 0.51 else 'cross'
+    return 'circle' if fill > 0.8 else 'square' if fill > 0.5 else 'triangle'
+
+
 def _ring_contrast(img, mask):
     """RGB distance between the mean colour well inside ``mask`` and just outside it."""
     inner = _grow(mask, 2, erode=True)
@@ -140,7 +171,7 @@ def test_det_read_by_pycocotools_and_mmdet(toy, split):
     assert len(coco.getImgIds()) == n_img
     assert sorted(os.listdir(root / f'{split}2017')) == sorted(
         im['file_name'] for im in coco.loadImgs(coco.getImgIds()))
-    kinds = set()
+    kinds, shapes_ok = set(), []
     for ann in coco.loadAnns(coco.getAnnIds()):
         im = coco.loadImgs(ann['image_id'])[0]
         mask = coco.annToMask(ann).astype(bool)
@@ -161,10 +192,13 @@ def test_det_read_by_pycocotools_and_mmdet(toy, split):
             # ... and pycocotools' rasterisation agrees up to edge pixels (sharp star tips)
             assert abs(mask.sum() - ann['area']) <= 0.06 * ann['area']
             np.testing.assert_allclose(_corners(ann['bbox']), _corners(tight), atol=2.0)
+            # unoccluded: the mask has the shape its category says
+            shapes_ok.append(_shape_of(mask) == CLASSES[ann['category_id'] - 1])
         x, y, w, h = ann['bbox']
         assert 0 <= x and 0 <= y and x + w <= im['width'] and y + h <= im['height']
         assert ann['area'] >= 30 and ann['iscrowd'] == 0
     assert kinds == {'rle', 'polygon'}, 'mixed masks: both kinds expected in 16/8 images'
+    assert np.mean(shapes_ok) >= 0.9, shapes_ok
 
     with _scope('mmdet'):
         ds = CocoDataset(
@@ -247,6 +281,21 @@ def test_seg_read_by_mmseg(toy, split, sub):
         c = _ring_contrast(img, gt > 0)
         assert c is None or c > 10
     assert seen[0] == n
+
+
+def test_seg_labels_name_the_right_shapes(tmp_path):
+    """One object per image (no occlusion): its label is the class its geometry says."""
+    mtd.make_toy_data(str(tmp_path), tasks=['seg'], seg_train=40, seg_val=1, seg_max_objects=1,
+                      verbose=False)
+    ann_dir = tmp_path / 'seg' / 'annotations' / 'training'
+    hits, seen = [], set()
+    for name in sorted(os.listdir(ann_dir)):
+        raw = np.array(Image.open(ann_dir / name))
+        (value, ) = set(np.unique(raw)) - {1}
+        shape = CLASSES[value - 2]
+        seen.add(shape)
+        hits.append(_shape_of(raw == value) == shape)
+    assert seen == set(CLASSES) and np.mean(hits) >= 0.95, hits
 
 
 def test_seg_reduce_zero_label_convention(toy):

@@ -9,7 +9,7 @@ COCO and ADE20K runs::
     ├── cls/                               ImageNet layout (mmpretrain ImageNet / CustomDataset)
     │   ├── train/<class>/<class>_00000.png    one shape per image
     │   ├── val/<class>/<class>_00000.png
-    │   └── meta/{train,val}.txt               "<class>/<file>.png <label>" (relative to train/, val/)
+    │   └── meta/{train,val}.txt               "<class>/<file>.png <label>" lines (in train/, val/)
     │       meta/classes.txt                   one class name per line, label order
     ├── det/                               COCO layout (mmdet CocoDataset)
     │   ├── train2017/000000000001.jpg
@@ -51,7 +51,8 @@ unconditionally); a folder generated with other settings, or left incomplete, is
 
 Usage::
 
-    python tools/dataset_converters/make_toy_data.py [--out data/toy] [--seed 0] [--tasks cls det seg]
+    python tools/dataset_converters/make_toy_data.py [--out data/toy] [--seed 0] \
+        [--tasks cls det seg] [--clutter 1.0] [--force] [--cls-size 64 ...]
 """
 import argparse
 import json
@@ -125,13 +126,21 @@ def shape_polygon(name, rng, radius, angle):
 
 def rasterize(poly, size):
     """Anti-aliased coverage (float32 in [0, 1]) of a polygon given in pixel-edge coordinates
-    (pixel (i, j) spans [j, j+1) x [i, i+1))."""
+    (pixel (i, j) spans [j, j+1) x [i, i+1)), clipped to the ``size`` x ``size`` image."""
     k = SUPERSAMPLE
-    canvas = Image.new('L', (size * k, size * k), 0)
-    # PIL fills pixels by their centre at integer coordinates -> shift by half a (sub)pixel
-    ImageDraw.Draw(canvas).polygon([(k * x - 0.5, k * y - 0.5) for x, y in poly], fill=255)
-    small = canvas.resize((size, size), Image.BOX)
-    return np.asarray(small, dtype=np.float32) / 255.0
+    x0, y0 = np.clip(np.floor(poly.min(0)).astype(int), 0, size)
+    x1, y1 = np.clip(np.ceil(poly.max(0)).astype(int), 0, size)
+    out = np.zeros((size, size), np.float32)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    # draw only the polygon's pixel box; PIL fills (sub)pixels by their centre at integer
+    # coordinates -> shift by half a subpixel
+    canvas = Image.new('L', ((x1 - x0) * k, (y1 - y0) * k), 0)
+    ImageDraw.Draw(canvas).polygon([(k * (x - x0) - 0.5, k * (y - y0) - 0.5) for x, y in poly],
+                                   fill=255)
+    small = canvas.resize((x1 - x0, y1 - y0), Image.BOX)
+    out[y0:y1, x0:x1] = np.asarray(small, dtype=np.float32) / 255.0
+    return out
 
 
 def _random_colour(rng):
@@ -217,15 +226,15 @@ def _object_colour(rng, bg_mean, below_mean):
 def _paint(rng, img, bg, alpha, binary):
     """Composite one shape (contrasting colour, see ``_object_colour``, plus mild shading)."""
     colour = _object_colour(rng, bg[binary].mean(0), img[binary].mean(0))
-    size = img.shape[0]
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     theta = rng.uniform(0, 2 * np.pi)
-    shade = (np.cos(theta) * xx + np.sin(theta) * yy)
-    shade = shade - shade[binary].mean()
-    fill = colour[None, None, :] + rng.uniform(0, 40) * shade[..., None]
-    a = alpha[..., None]
-    img *= 1 - a
-    img += a * fill
+    strength = rng.uniform(0, 40)
+    rows, cols = np.flatnonzero(alpha.any(1)), np.flatnonzero(alpha.any(0))
+    box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]  # work on the shape's box only
+    yy, xx = np.mgrid[box].astype(np.float32) / img.shape[0]
+    shade = np.cos(theta) * xx + np.sin(theta) * yy
+    shade -= shade[binary[box]].mean()
+    a = alpha[box][..., None]
+    img[box] = img[box] * (1 - a) + a * (colour + strength * shade[..., None])
 
 
 def render_scene(rng, size, names, scene, clutter=1.0):
@@ -538,21 +547,29 @@ def make_toy_data(out_dir='data/toy', seed=0, tasks=TASKS, classes=SHAPES, force
     return results
 
 
+_HELP = dict(size='image side in pixels', train_per_class='train images per class',
+             val_per_class='val images per class',
+             max_objects='at most this many objects per image (at least 1)')
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Generate the toy shapes datasets (ImageNet / COCO / ADE20K layouts).',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--out', default='data/toy', help='output root')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
-    parser.add_argument('--tasks', nargs='+', choices=TASKS, default=list(TASKS))
+    parser.add_argument('--tasks', nargs='+', choices=TASKS, default=list(TASKS),
+                        help='datasets to write')
     parser.add_argument('--classes', nargs='+', choices=SHAPES, default=list(SHAPES),
                         help='shape classes (>= 2; used in alphabetical order)')
     parser.add_argument('--force', action='store_true',
                         help='regenerate even if a complete generation exists')
-    parser.add_argument('--quiet', action='store_true')
+    parser.add_argument('--quiet', action='store_true', help='print nothing but errors')
     g = parser.add_argument_group('sizes and counts')
     for key, value in DEFAULTS.items():
-        g.add_argument('--' + key.replace('_', '-'), type=int, default=value, dest=key)
+        what = key.split('_', 1)[1]
+        g.add_argument('--' + key.replace('_', '-'), type=int, default=value, dest=key,
+                       help=_HELP.get(what, f'number of {what} images'))
     g.add_argument('--clutter', type=float, default=EXTRA_DEFAULTS['clutter'],
                    help='background clutter and noise, 0 (smooth gradient) .. 1 (busy)')
     g.add_argument('--mask-format', choices=MASK_FORMATS, default=EXTRA_DEFAULTS['mask_format'],
