@@ -16,9 +16,9 @@ shim                 upstream break
                      ``self.loss_cls``, which ``SSDHead`` never sets. Patched when (or as
                      soon as) ``mmdet.models.dense_heads.ssd_head`` is imported.
 ``dist_cpu``         Break 3 (launcher side): mmengine <= 0.10.7 calls
-                     ``torch.cuda.set_device`` in its pytorch / slurm launchers even when
-                     there is no CUDA. Skipped when CUDA is absent. The config side is
-                     :func:`adapt_cfg_for_cpu_distributed`.
+                     ``torch.cuda.set_device`` in its pytorch / slurm / mpi launchers
+                     even when there is no CUDA. Skipped when CUDA is absent. The config
+                     side is :func:`adapt_cfg_for_cpu_distributed`.
 ===================  ======================================================================
 
 Break 5 (the mmsegmentation wheel's top-level ``tests`` package) needs no patch: the project's
@@ -31,7 +31,6 @@ import contextlib
 import functools
 import importlib.abc
 import importlib.metadata
-import importlib.util
 import os.path as osp
 import pickle
 import sys
@@ -104,29 +103,31 @@ def _history_buffer_statistic(obj, name: str):
     if obj is HistoryBuffer and name in _HISTORY_BUFFER_STATISTICS:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
-        f'Weights only load failed: getattr({obj!r}, {name!r}) is not allowed; emo_mm allows '
+        f'getattr({obj!r}, {name!r}) is not allowed in weights-only loading; emo_mm allows '
         f'only getattr(HistoryBuffer, name) for name in {_HISTORY_BUFFER_STATISTICS}.')
 
 
 def _checkpoint_safe_globals() -> list:
     """The globals that mmengine checkpoints of mmpretrain / mmdet / mmseg runs pickle.
 
-    Found by saving real checkpoints of all three frameworks and listing what
-    ``torch.serialization.get_unsafe_globals_in_checkpoint`` reports (see
-    ``tests/test_compat.py``):
+    Found by loading real checkpoints of mmpretrain (DDP, resumed, best), mmdet and mmseg runs
+    with one more global allowed after each refusal
+    (``tests/test_tools.py::test_checkpoints_of_all_frameworks_need_only_the_allow_list``). All
+    of them need the same eight:
 
     * ``mmengine.logging.HistoryBuffer``: the message hub's logged scalars (``meta.message_hub``);
-    * ``numpy.ndarray`` + ``_reconstruct`` + ``numpy.dtype`` + the dtype classes: the numpy
-      arrays inside those buffers (the dtype *class*, e.g. ``numpy.dtypes.Float64DType``, is
-      checked when the dtype's state is set);
+    * ``numpy.ndarray``, ``_reconstruct``, ``numpy.dtype``, ``numpy.dtypes.Float64DType`` and
+      ``Int64DType``: the buffers' value / count arrays (the dtype *class* is checked when the
+      dtype's state is set);
     * ``scalar``: numpy scalars (e.g. an ``np.float64`` metric in the runtime info);
     * ``builtins.getattr``, but only as :func:`_history_buffer_statistic`: a ``HistoryBuffer``
       pickles its statistics methods as ``getattr(HistoryBuffer, 'min')`` etc.
 
-    numpy 2 moved ``_reconstruct`` and ``scalar`` from ``numpy.core.multiarray`` to
-    ``numpy._core.multiarray``; both names are listed so that checkpoints pickled under numpy
-    1.x (e.g. published OpenMMLab ones) load too. Only numeric and bool dtype classes are
-    listed: object, void, string and datetime arrays are not.
+    The other numeric and bool dtype classes are listed too (a float32 metric, an int32 count
+    load alike); object, void, string and datetime dtypes are not. numpy 2 moved
+    ``_reconstruct`` and ``scalar`` from ``numpy.core.multiarray`` to ``numpy._core.multiarray``;
+    both names are listed so that checkpoints pickled under numpy 1.x (e.g. published
+    OpenMMLab ones) load too.
     """
     from mmengine.logging import HistoryBuffer
     safe = [HistoryBuffer, np.ndarray, np.dtype, (_history_buffer_statistic, 'builtins.getattr')]
@@ -143,12 +144,11 @@ def _checkpoint_safe_globals() -> list:
     return safe
 
 
-CHECKPOINT_SAFE_GLOBALS: List = []
+#: What the ``checkpoint`` shim allow-lists (entries as taken by ``add_safe_globals``).
+CHECKPOINT_SAFE_GLOBALS: List = _checkpoint_safe_globals()
 
 
 def _apply_checkpoint_shim() -> None:
-    if not CHECKPOINT_SAFE_GLOBALS:
-        CHECKPOINT_SAFE_GLOBALS.extend(_checkpoint_safe_globals())
     torch.serialization.add_safe_globals(CHECKPOINT_SAFE_GLOBALS)
 
 
@@ -176,8 +176,8 @@ def _checkpoint_shim_needed() -> bool:
 class _PostImportFinder(importlib.abc.MetaPathFinder):
     """A ``sys.meta_path`` finder that runs callbacks right after a named module executes.
 
-    It finds nothing itself: it asks the finders after it for the spec and wraps the loader so
-    that ``callback(module)`` runs once the module's code has run (also after a reload).
+    It finds nothing itself: it asks the other finders for the spec and wraps its loader so that
+    the callbacks run on the module once its code has run (also after a reload).
     """
 
     def __init__(self):
@@ -254,7 +254,7 @@ def _patch_ssd_head(module) -> None:
     softmax branch that ``SSDHead`` (``use_sigmoid_cls = False``) was written for. An instance
     attribute set by a later mmdet takes precedence over this class attribute.
     """
-    if 'loss_cls' not in vars(module.SSDHead) and not hasattr(module.SSDHead, 'loss_cls'):
+    if not hasattr(module.SSDHead, 'loss_cls'):
         module.SSDHead.loss_cls = None
         module.SSDHead._emo_mm_loss_cls_shim = True
 
@@ -278,7 +278,7 @@ def _revert_ssd_shim() -> None:
 # --------------------------------------------------------------------------------------------
 # Break 3 (launcher side): torch.cuda.set_device without CUDA (mmengine <= 0.10.7).
 # --------------------------------------------------------------------------------------------
-_LAUNCHERS = ('_init_dist_pytorch', '_init_dist_slurm')
+_LAUNCHERS = ('_init_dist_pytorch', '_init_dist_slurm', '_init_dist_mpi')
 _original_launchers: Dict[str, Callable] = {}
 
 

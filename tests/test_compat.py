@@ -68,8 +68,10 @@ def test_apply_is_idempotent():
     after = (len(torch.serialization.get_safe_globals()), list(sys.meta_path),
              dist_utils._init_dist_pytorch)
     assert after == before
-    # the launcher is wrapped once, around mmengine's own function
-    assert dist_utils._init_dist_pytorch.__wrapped__.__module__ == 'mmengine.dist.utils'
+    # every launcher is wrapped once, around mmengine's own function
+    for launcher in ('_init_dist_pytorch', '_init_dist_slurm', '_init_dist_mpi'):
+        wrapped = getattr(dist_utils, launcher).__wrapped__
+        assert wrapped.__module__ == 'mmengine.dist.utils' and not hasattr(wrapped, '__wrapped__')
 
 
 def test_disabled_rejects_unknown_shim_names():

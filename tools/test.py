@@ -12,8 +12,9 @@ Usage (the flags of the upstream ``tools/test.py``)::
 maps for mmseg; ``--show-dir`` and ``--tta`` follow each framework's own tool.
 """
 import emo_mm  # noqa: F401  (shims + registry)
-from emo_mm.utils import (adapt_cfg_to_machine, add_result_dumper, apply_test_args,
-                          base_parser, build_runner, load_config, parse_args)
+from emo_mm.engine import check_dataset_files
+from emo_mm.utils import (add_result_dumper, apply_test_args, base_parser, build_runner,
+                          load_config, parse_args)
 
 
 def parse_test_args(argv=None):
@@ -39,7 +40,7 @@ def main(argv=None):
     args = parse_test_args(argv)
     cfg = load_config(args)
     apply_test_args(cfg, args)
-    adapt_cfg_to_machine(cfg)
+    check_dataset_files(cfg, ('test_dataloader', ))
     runner = build_runner(cfg)
     add_result_dumper(runner, args.out)
     runner.test()

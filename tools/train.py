@@ -11,8 +11,8 @@ On a machine without CUDA a distributed run uses ``gloo`` and a DDP without ``de
 SyncBN becomes BN in single-process or CPU runs (see :mod:`emo_mm.utils.tools`).
 """
 import emo_mm  # noqa: F401  (shims + registry)
-from emo_mm.utils import (adapt_cfg_to_machine, apply_train_args, base_parser, build_runner,
-                          load_config, parse_args)
+from emo_mm.engine import check_dataset_files
+from emo_mm.utils import apply_train_args, base_parser, build_runner, load_config, parse_args
 
 
 def parse_train_args(argv=None):
@@ -42,7 +42,7 @@ def main(argv=None):
     args = parse_train_args(argv)
     cfg = load_config(args)
     apply_train_args(cfg, args)
-    adapt_cfg_to_machine(cfg)
+    check_dataset_files(cfg, ('train_dataloader', 'val_dataloader'))
     runner = build_runner(cfg)
     runner.train()
 

@@ -22,6 +22,7 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
 from .. import compat
+from ..engine import make_crash_safe
 
 FRAMEWORKS = ('mmpretrain', 'mmdet', 'mmseg')
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -180,7 +181,8 @@ def _dataloader_defaults() -> dict:
 
 
 def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
-    """Apply ``tools/train.py``'s flags to ``cfg`` (in place) and return it.
+    """Apply ``tools/train.py``'s flags to ``cfg`` (in place) and return it, and make the run
+    crash-safe (:func:`emo_mm.engine.make_crash_safe`).
 
     Raises:
         RuntimeError: ``--auto-scale-lr`` with no ``auto_scale_lr.base_batch_size`` in the
@@ -221,6 +223,8 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     if framework == 'mmpretrain':
         _set_dataloader_defaults(cfg, ('train_dataloader', 'val_dataloader', 'test_dataloader'),
                                  **_dataloader_defaults())
+    # atomic checkpoints, a checkpoint on SIGTERM, exact resumption (docs/failure_modes.md)
+    make_crash_safe(cfg)
     return cfg
 
 
@@ -322,9 +326,11 @@ def apply_test_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 
 def build_runner(cfg: Config):
-    """Build the run's runner: mmengine's ``Runner`` or the config's ``runner_type``."""
+    """Adapt ``cfg`` to this machine (:func:`adapt_cfg_to_machine`) and build the run's runner:
+    mmengine's ``Runner`` or the config's ``runner_type``."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+    adapt_cfg_to_machine(cfg)
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
     return RUNNERS.build(cfg)

@@ -8,7 +8,7 @@ data_root = '{{$EMO_MM_TEST_DATA:data/toy/cls}}'
 
 # The backbone under test and its output channels: the one line to change to try another one,
 # e.g. dict(type='mmpretrain.MobileNetV2', widen_factor=0.25, out_indices=(7, )), 1280
-backbone, backbone_channels = dict(type='emo_mm.EMOv2', arch='1m', out_indices=(4, ), final_norm=True), 180
+backbone, channels = dict(type='emo_mm.EMOv2', arch='1m', out_indices=(4, ), final_norm=True), 180
 
 model = dict(
     type='ImageClassifier',
@@ -19,7 +19,7 @@ model = dict(
     head=dict(
         type='LinearClsHead',
         num_classes=2,
-        in_channels=backbone_channels,
+        in_channels=channels,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
 
 train_pipeline = [
