@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from emo_mm.testing import lr_curve, single_thread
 import emo_mm  # noqa: F401  (registers the backbones and applies the upstream shims)
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import PARAM_SCHEDULERS, DefaultScope
+from mmengine.registry import DefaultScope
 
 from mmpretrain.registry import HOOKS, MODELS, TRANSFORMS
 from mmpretrain.structures import DataSample
@@ -47,12 +48,9 @@ ALL_CONFIGS = sorted(p.relative_to(CLS_DIR).as_posix() for p in CLS_DIR.rglob('*
 
 @pytest.fixture(autouse=True, scope='module')
 def one_thread():
-    """Tiny inputs gain nothing from intra-op threads, and OpenMP threads competing with other
-    processes for the 2 cores slow these steps down by 10x; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    """Tiny test inputs: run on one thread (see :func:`emo_mm.testing.single_thread`)."""
+    with single_thread():
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -79,23 +77,6 @@ def tiny_batch(num_classes):
     inputs = [torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8) for _ in range(2)]
     samples = [DataSample().set_gt_label(0), DataSample().set_gt_label(num_classes - 1)]
     return dict(inputs=inputs, data_samples=samples)
-
-
-def lr_curve(cfg, iters_per_epoch):
-    """LR at every iteration, stepping the (iteration-converted) schedulers as the runner does."""
-    param = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.AdamW([param], lr=cfg.optim_wrapper.optimizer.lr)
-    schedulers = [
-        PARAM_SCHEDULERS.build(
-            dict(s), default_args=dict(optimizer=optimizer, epoch_length=iters_per_epoch))
-        for s in cfg.param_scheduler
-    ]
-    lrs = []
-    for _ in range(cfg.train_cfg.max_epochs * iters_per_epoch):
-        lrs.append(optimizer.param_groups[0]['lr'])
-        for s in schedulers:
-            s.step()
-    return lrs
 
 
 def test_every_config_is_covered():

@@ -21,9 +21,9 @@ from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import PARAM_SCHEDULERS
 
 # importing emo_mm registers the backbones and applies the upstream shims (SSD inference)
+from emo_mm.testing import lr_curve, single_thread
 from emo_mm.checkpoint import convert_mmpretrain_to_official
 
 register_all_modules(init_default_scope=True)
@@ -82,14 +82,11 @@ DROP_PATH = {'1m': 0.04036, '2m': 0.05, '5m': 0.05, '20m': 0.1}  # = the classif
 WARMUP_ITERS = 500
 
 
-@pytest.fixture(scope='module', autouse=True)
-def single_thread():
-    """The test tensors are tiny: intra-op threads cost more than they save (5-10x slower steps
-    measured with 2 threads on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    """Tiny test inputs: run on one thread (see :func:`emo_mm.testing.single_thread`)."""
+    with single_thread():
+        yield
 
 
 def window_size(backbone, arch):
@@ -128,30 +125,6 @@ def tiny_batch(with_mask, num_classes):
     return demo_mm_inputs(
         batch_size=2, image_shapes=(3, 64, 64), num_items=[3, 2], num_classes=num_classes,
         with_mask=with_mask)
-
-
-def lr_curve(cfg, iters_per_epoch):
-    """Learning rate at every training iteration, stepping the schedulers like mmengine's
-    ParamSchedulerHook (iteration-based ones after each iteration, epoch-based ones after each
-    epoch)."""
-    param = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.AdamW([param], lr=cfg.optim_wrapper.optimizer.lr)
-    schedulers = [
-        PARAM_SCHEDULERS.build(
-            dict(s), default_args=dict(optimizer=optimizer, epoch_length=iters_per_epoch))
-        for s in cfg.param_scheduler
-    ]
-    lrs = []
-    for _ in range(cfg.train_cfg.max_epochs):
-        for _ in range(iters_per_epoch):
-            lrs.append(optimizer.param_groups[0]['lr'])
-            for s in schedulers:
-                if not s.by_epoch:
-                    s.step()
-        for s in schedulers:
-            if s.by_epoch:
-                s.step()
-    return lrs
 
 
 def test_every_official_setting_has_a_config():

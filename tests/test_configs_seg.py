@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+from emo_mm.testing import lr_curve, single_thread
 import emo_mm  # noqa: F401  (registers the backbones and applies the upstream shims)
 from emo_mm.utils import revert_sync_bn
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import PARAM_SCHEDULERS, DefaultScope
+from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
 
 from mmseg.registry import MODELS
@@ -79,12 +80,9 @@ ALL_CONFIGS = sorted(p.relative_to(SEG_DIR).as_posix() for p in SEG_DIR.rglob('*
 
 @pytest.fixture(autouse=True, scope='module')
 def one_thread():
-    """Tiny inputs gain nothing from intra-op threads, and OpenMP threads competing with other
-    processes for the 2 cores slow these steps down by 10x; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    """Tiny test inputs: run on one thread (see :func:`emo_mm.testing.single_thread`)."""
+    with single_thread():
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -126,20 +124,6 @@ def tiny_batch(num_classes):
         sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, *TINY)))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
-
-
-def lr_curve(cfg):
-    """LR at every iteration, stepping the schedulers as mmengine's ParamSchedulerHook does."""
-    param = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.AdamW([param], lr=cfg.optim_wrapper.optimizer.lr)
-    schedulers = [PARAM_SCHEDULERS.build(dict(s), default_args=dict(optimizer=optimizer))
-                  for s in cfg.param_scheduler]
-    lrs = []
-    for _ in range(cfg.train_cfg.max_iters):
-        lrs.append(optimizer.param_groups[0]['lr'])
-        for s in schedulers:
-            s.step()
-    return np.array(lrs)
 
 
 def test_every_config_is_covered():
@@ -212,7 +196,7 @@ def test_recipe(rel_path):
 def test_lr_schedule(recipe_name):
     recipe = RECIPES[recipe_name]
     rel_path = next(p for p, v in CONFIGS.items() if v[0] == recipe_name)
-    lrs = lr_curve(load(rel_path))
+    lrs = np.array(lr_curve(load(rel_path)))
     total = recipe['iters']
     assert len(lrs) == total
     steps = np.arange(total)
