@@ -11,5 +11,6 @@ from .version import __version__
 compat.apply()
 
 from .models import *  # noqa: E402,F401,F403  (registers the models)
+from . import engine  # noqa: E402,F401  (crash-safe training hooks; safe checkpoint loading in mmengine)
 
 __all__ = ['__version__', 'compat']

@@ -38,6 +38,8 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from .compat import CHECKPOINT_SAFE_GLOBALS
+
 CONVERTER = 'tools/model_converters/emo_to_mmpretrain.py'
 WRAPPER_KEYS = ('state_dict', 'model', 'net_E', 'net')
 HEAD_KEYS = ('norm.', 'head.')
@@ -259,27 +261,12 @@ def trust_checkpoints(*paths: str):
             _trusted_in_code.remove(path)
 
 
-def _history_buffer_statistic(owner, name: str):
-    """``getattr`` restricted to what mmengine checkpoints pickle with it: the statistics methods
-    of ``HistoryBuffer`` (its ``__getstate__`` stores ``HistoryBuffer.min`` etc., which pickle
-    protocol 2 writes as ``getattr(HistoryBuffer, 'min')``). Any other ``getattr`` is refused:
-    a free ``getattr`` would reach arbitrary code from any allowed class."""
-    from mmengine.logging import HistoryBuffer
-    if owner is HistoryBuffer and name in ('min', 'max', 'current', 'mean'):
-        return getattr(owner, name)
-    raise pickle.UnpicklingError(f'Unsupported global: GLOBAL builtins.getattr({owner!r}, '
-                                 f'{name!r}) is not allowed')
-
-
-#: Loaded under the names mmengine checkpoints use, on top of emo_mm.compat's allow-list.
-_RESTRICTED_GLOBALS = [(_history_buffer_statistic, 'builtins.getattr')]
-
-
 @contextlib.contextmanager
 def _torch_load_forced(weights_only: bool):
     """Force ``weights_only`` on (or off) for every ``torch.load`` in the block, through torch's
     own environment switches (they also override a caller that passes ``weights_only=False``,
-    and a ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` set by the user)."""
+    and a ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` set by the user). The switches are
+    process-wide while the block runs."""
     saved = {key: os.environ.pop(key, None) for key in (_TORCH_FORCE, _TORCH_FORCE_NO)}
     os.environ[_TORCH_FORCE if weights_only else _TORCH_FORCE_NO] = '1'
     try:
@@ -346,7 +333,7 @@ def checkpoint_loading(filename: str):
         from mmengine.logging import print_log
         print_log(f'Loading trusted checkpoint {filename} without weights_only (listed in '
                   f'{TRUST_ENV} or trust_checkpoints()).', logger='current', level=logging.WARNING)
-    with _torch_load_forced(not trusted), torch.serialization.safe_globals(_RESTRICTED_GLOBALS):
+    with _torch_load_forced(not trusted), torch.serialization.safe_globals(CHECKPOINT_SAFE_GLOBALS):
         try:
             yield trusted
         except Exception as err:

@@ -18,6 +18,10 @@ STAGE_ACTS = ('silu', 'silu', 'gelu', 'gelu')
 ATTENTION_STAGES = (2, 3)
 NUM_LEVELS = 5  # stem + 4 stages
 MIN_INPUT_SIZE = 32
+#: CPU inference runs levels ``0..TILED_LEVELS-1`` (strides 2-8) on tiles of a few images whose
+#: widest activation takes at most ``TILE_BYTES`` (a fraction of a server L3 cache).
+TILED_LEVELS = 3
+TILE_BYTES = 20 * 2**20
 
 
 class EMOBackboneBase(BaseModule):
@@ -90,12 +94,16 @@ class EMOBackboneBase(BaseModule):
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.stage0, in_channels = self._make_stem(deploy)
         self.out_channels = [in_channels] + list(dims)
+        # widest activation of the tiled levels, in channels per input pixel (see _tile_size)
+        widest = in_channels / 4
         for i, (depth, out_channels) in enumerate(zip(depths, dims)):
             blocks = []
             for j in range(depth):
                 first = j == 0
                 ratio = self.arch_settings['exp_ratios'][i] * (2 if first else 1)
                 mid_channels = int(in_channels * ratio)
+                if i + 1 < TILED_LEVELS:
+                    widest = max(widest, mid_channels / 4**(i + 1 if first else i + 2))
                 attention = not first and i in ATTENTION_STAGES
                 mixer = self._make_mixer(i, in_channels, mid_channels, attention)
                 blocks.append(
@@ -105,6 +113,7 @@ class EMOBackboneBase(BaseModule):
                         drop_path=rates.pop(0), deploy=deploy, **self._block_kwargs(i)))
                 in_channels = out_channels
             self.add_module(f'stage{i + 1}', nn.ModuleList(blocks))
+        self._widest_tiled_activation = widest
         self.final_norm = final_norm
         if final_norm:
             self.norm = LayerNorm2d(dims[-1])
@@ -192,21 +201,36 @@ class EMOBackboneBase(BaseModule):
         if min(x.shape[2:]) < MIN_INPUT_SIZE:
             raise ValueError(f'{type(self).__name__} needs H and W >= {MIN_INPUT_SIZE}, got '
                              f'{tuple(x.shape[2:])}')
+        if x.shape[0] == 0:
+            raise ValueError(f'{type(self).__name__} got an empty batch (shape {tuple(x.shape)})')
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         self._check_input(x)
-        last = self.out_indices[-1]
-        import os
-        tile = int(os.environ.get('EMO_TILE', 0)); tiled = int(os.environ.get('EMO_TILE_LEVELS', 2))
-        if tile and not self.training and use_fused_kernels(x) and x.shape[0] > tile:
-            pieces = [self._forward_levels(chunk, 0, min(tiled, last + 1)) for chunk in x.split(tile)]
-            x = torch.cat([p[0] for p in pieces])
-            outs = [torch.cat(feats) for feats in zip(*(p[1] for p in pieces))]
-            x, rest = self._forward_levels(x, tiled, last + 1)
-            return tuple(outs + rest)
-        return tuple(self._forward_levels(x, 0, last + 1)[1])
+        stop = self.out_indices[-1] + 1
+        tile = self._tile_size(x)
+        if tile == 0:
+            return tuple(self._forward_levels(x, 0, stop)[1])
+        # CPU inference: the high-resolution levels run a few images at a time (depth first), so
+        # their large activations stay in cache and are recycled by the allocator instead of
+        # being written to / re-read from / page-faulted into main memory at every layer.
+        first = min(TILED_LEVELS, stop)
+        pieces = [self._forward_levels(chunk, 0, first) for chunk in x.split(tile)]
+        outs = [torch.cat(level_outs) for level_outs in zip(*(p[1] for p in pieces))]
+        x = torch.cat([p[0] for p in pieces]) if first < stop else x
+        return tuple(outs + self._forward_levels(x, first, stop)[1])
 
-    def _forward_levels(self, x: torch.Tensor, start: int, stop: int):
+    def _tile_size(self, x: torch.Tensor) -> int:
+        """Images per tile of the depth-first levels; 0 = no tiling (training, autograd, tracing,
+        non-CPU, or a batch that already fits in :data:`TILE_BYTES`)."""
+        if self.training or not use_fused_kernels(x):
+            return 0
+        per_image = self._widest_tiled_activation * x.shape[2] * x.shape[3] * x.element_size()
+        tile = max(1, int(TILE_BYTES // per_image))
+        return tile if tile < x.shape[0] else 0
+
+    def _forward_levels(self, x: torch.Tensor, start: int,
+                        stop: int) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """Run levels ``start..stop-1``; return the last feature map and the requested outputs."""
         if x.is_cpu:
             # oneDNN's 1x1 and depthwise convs are 2-3x faster on NHWC data; every layer keeps it
             x = x.contiguous(memory_format=torch.channels_last)
