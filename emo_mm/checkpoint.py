@@ -38,7 +38,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from .compat import CHECKPOINT_SAFE_GLOBALS
+from .compat import CHECKPOINT_SAFE_GLOBALS, allow_listed
 
 CONVERTER = 'tools/model_converters/emo_to_mmpretrain.py'
 WRAPPER_KEYS = ('state_dict', 'model', 'net_E', 'net')
@@ -333,7 +333,7 @@ def checkpoint_loading(filename: str):
         from mmengine.logging import print_log
         print_log(f'Loading trusted checkpoint {filename} without weights_only (listed in '
                   f'{TRUST_ENV} or trust_checkpoints()).', logger='current', level=logging.WARNING)
-    with _torch_load_forced(not trusted), torch.serialization.safe_globals(CHECKPOINT_SAFE_GLOBALS):
+    with _torch_load_forced(not trusted), allow_listed(CHECKPOINT_SAFE_GLOBALS):
         try:
             yield trusted
         except Exception as err:

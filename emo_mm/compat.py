@@ -159,6 +159,23 @@ def _revert_checkpoint_shim() -> None:
     torch.serialization.add_safe_globals(others)
 
 
+@contextlib.contextmanager
+def allow_listed(entries: list):
+    """Like ``torch.serialization.safe_globals``, but on exit removes only the entries that
+    it added. (torch's context manager removes all of its entries on exit, including those
+    that were allow-listed before it, e.g. by the ``checkpoint`` shim.)"""
+    present = set(map(_global_key, torch.serialization.get_safe_globals()))
+    added = [entry for entry in entries if _global_key(entry) not in present]
+    torch.serialization.add_safe_globals(added)
+    try:
+        yield
+    finally:
+        keep = set(map(_global_key, added))
+        others = [g for g in torch.serialization.get_safe_globals() if _global_key(g) not in keep]
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(others)
+
+
 def _global_key(entry) -> tuple:
     return (id(entry[0]), entry[1]) if isinstance(entry, tuple) else (id(entry), None)
 

@@ -1,5 +1,6 @@
 """Tests of :mod:`emo_mm.compat`: every upstream break is reproduced with its shim disabled and
 shown fixed with it on (numbers as in ``shared/spec/stack.md``)."""
+import contextlib
 import json
 import os
 import os.path as osp
@@ -143,8 +144,21 @@ def toy_checkpoint(tmp_path_factory):
     return str(work_dir / 'iter_2.pth')
 
 
+@contextlib.contextmanager
+def stock_mmengine_loading():
+    """Neither the ``checkpoint`` shim nor emo_mm's safe-loading wrapper (which allow-lists
+    the same globals for the files it loads): the upstream behaviour."""
+    from emo_mm.checkpoint import install_safe_loading, uninstall_safe_loading
+    uninstall_safe_loading()
+    try:
+        with compat.disabled('checkpoint'):
+            yield
+    finally:
+        install_safe_loading()
+
+
 def test_checkpoint_load_fails_without_shim(toy_checkpoint):
-    with compat.disabled('checkpoint'):
+    with stock_mmengine_loading():
         with pytest.raises(pickle.UnpicklingError, match='HistoryBuffer'):
             load_checkpoint(ToyModel(), toy_checkpoint)
         with pytest.raises(pickle.UnpicklingError, match='Weights only load failed'):
@@ -218,6 +232,22 @@ def test_checkpoint_pickled_under_numpy1_loads(legacy_module):
     with compat.disabled('checkpoint'):
         with pytest.raises(pickle.UnpicklingError):
             torch.load(io.BytesIO(data), weights_only=True)
+
+
+def test_safe_loading_keeps_the_shim_allow_list(toy_checkpoint):
+    """torch's ``safe_globals`` context removes its entries on exit even when they were
+    allow-listed before; emo_mm's per-file loading must not strip the shim's list."""
+    before = len(torch.serialization.get_safe_globals())
+    assert before >= len(compat.CHECKPOINT_SAFE_GLOBALS)
+    load_checkpoint(ToyModel(), toy_checkpoint)
+    assert len(torch.serialization.get_safe_globals()) == before
+    with compat.disabled('checkpoint'):
+        assert len(torch.serialization.get_safe_globals()) == before - len(
+            compat.CHECKPOINT_SAFE_GLOBALS)
+        load_checkpoint(ToyModel(), toy_checkpoint)  # allow-listed for this load only
+        assert len(torch.serialization.get_safe_globals()) == before - len(
+            compat.CHECKPOINT_SAFE_GLOBALS)
+    assert len(torch.serialization.get_safe_globals()) == before
 
 
 def test_safe_globals_are_only_mmengine_and_numeric_numpy():

@@ -67,10 +67,9 @@ def _umask():
 
 # Runs emo_mm/checkpoint.py alone (it needs only torch) and dies of SIGKILL while writing.
 KILLED_WRITER = """
-import importlib.util, os, signal, sys, torch
-spec = importlib.util.spec_from_file_location('checkpoint', sys.argv[1])
-checkpoint = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(checkpoint)
+import os, signal, sys, torch
+sys.path.insert(0, sys.argv[1])
+from emo_mm import checkpoint
 
 class KillDuringPickling:
     def __reduce__(self):
@@ -85,7 +84,7 @@ def test_sigkill_mid_write_keeps_the_old_file(tmp_path):
     path = tmp_path / 'ckpt.pth'
     save_checkpoint_atomic({'w': torch.ones(3)}, str(path))
     writer = subprocess.run(
-        [sys.executable, '-c', KILLED_WRITER, osp.join(ROOT, 'emo_mm', 'checkpoint.py'),
+        [sys.executable, '-c', KILLED_WRITER, ROOT,
          str(path)], capture_output=True, text=True, timeout=300)
     assert writer.returncode == -signal.SIGKILL, writer.stderr
     assert torch.equal(load_checkpoint_file(str(path))['w'], torch.ones(3))

@@ -14,7 +14,7 @@ maps for mmseg; ``--show-dir`` and ``--tta`` follow each framework's own tool.
 import emo_mm  # noqa: F401  (shims + registry)
 from emo_mm.engine import check_dataset_files
 from emo_mm.utils import (add_result_dumper, apply_test_args, base_parser, build_runner,
-                          load_config, parse_args)
+                          finish_distributed, load_config, parse_args)
 
 
 def parse_test_args(argv=None):
@@ -44,6 +44,7 @@ def main(argv=None):
     runner = build_runner(cfg)
     add_result_dumper(runner, args.out)
     runner.test()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -12,7 +12,8 @@ SyncBN becomes BN in single-process or CPU runs (see :mod:`emo_mm.utils.tools`).
 """
 import emo_mm  # noqa: F401  (shims + registry)
 from emo_mm.engine import check_dataset_files
-from emo_mm.utils import apply_train_args, base_parser, build_runner, load_config, parse_args
+from emo_mm.utils import (apply_train_args, base_parser, build_runner, finish_distributed,
+                          load_config, parse_args)
 
 
 def parse_train_args(argv=None):
@@ -45,6 +46,7 @@ def main(argv=None):
     check_dataset_files(cfg, ('train_dataloader', 'val_dataloader'))
     runner = build_runner(cfg)
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -336,6 +336,19 @@ def build_runner(cfg: Config):
     return RUNNERS.build(cfg)
 
 
+def finish_distributed() -> None:
+    """End a distributed run cleanly: wait for every process, then destroy the process group.
+
+    Without this, a gloo process can abort at interpreter exit ("terminate called without an
+    active exception", exit code -6) while its communication threads are still alive, and the
+    launcher reports the whole, finished run as failed.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def add_result_dumper(runner, out: Optional[str]) -> None:
     """Dump test predictions to ``out`` (a pickle) for mmdet and mmpretrain.
 
