@@ -47,3 +47,17 @@ def lr_curve(cfg, iters_per_epoch: Optional[int] = None) -> List[float]:
             if s.by_epoch:
                 s.step()
     return lrs
+
+
+def load_script(path: str):
+    """Import a script of the repository (e.g. ``'tools/analysis_tools/benchmark.py'``, relative
+    to the repository root, or an absolute path) as a module."""
+    import importlib.util
+    import os.path as osp
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    path = osp.join(root, str(path))
+    name = osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,5 +1,4 @@
 """Official checkpoint conversion, the converter CLI and checked pretrained loading."""
-import importlib.util
 import os.path as osp
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from emo_mm.apis import build_model_from_cfg
 from emo_mm.checkpoint import (CheckpointError, convert_mmpretrain_to_official,
                                convert_official_to_mmpretrain, detect_variant, load_pretrained)
 from emo_mm.models import EMO, EMOv2
+from emo_mm.testing import load_script
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(HERE)
@@ -23,14 +23,7 @@ CLS_CONFIGS = {a: f'configs/cls/{"emo2" if a.startswith("emo2") else "emo"}/'
 CONVERTER = osp.join(ROOT, 'tools', 'model_converters', 'emo_to_mmpretrain.py')
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-official_weights = _load('official_weights', osp.join(HERE, 'data', 'reference', 'official_weights.py'))
+official_weights = load_script(osp.join(HERE, 'data', 'reference', 'official_weights.py'))
 
 
 def _same(a, b):

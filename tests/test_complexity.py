@@ -1,8 +1,9 @@
 """Parameters and FLOPs of the classifiers equal the papers' (tools/analysis_tools/get_flops.py)."""
-import importlib.util
 import os.path as osp
 
 import pytest
+
+from emo_mm.testing import load_script
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(HERE)
@@ -21,11 +22,7 @@ CASES = [
 
 
 def _get_flops_tool():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'get_flops.py')
-    spec = importlib.util.spec_from_file_location('get_flops', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/analysis_tools/get_flops.py')
 
 
 @pytest.mark.parametrize('config,params,gflops', CASES, ids=[osp.basename(c[0]) for c in CASES])

@@ -2,7 +2,6 @@
 SIGTERM, exact resumption, and ``tools/train.py`` killed at random moments reaching the weights
 and metrics of an uninterrupted run."""
 import copy
-import importlib.util
 import os
 import os.path as osp
 import queue
@@ -30,6 +29,7 @@ import emo_mm  # noqa: F401
 from emo_mm.checkpoint import (TEMPORARY_FILE, atomic_path, load_checkpoint_file,
                                remove_stale_temporaries, save_checkpoint_atomic)
 from emo_mm.engine import make_crash_safe, step_seed
+from emo_mm.testing import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY_CLS = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_cls.py')
@@ -318,10 +318,7 @@ log_processor = dict(by_epoch=False)  # log lines 'Iter(train) [ 5/16] ...'
 @pytest.fixture(scope='module')
 def kill_setup(tmp_path_factory):
     root = tmp_path_factory.mktemp('kill')
-    spec = importlib.util.spec_from_file_location(
-        'make_toy_data', osp.join(ROOT, 'tools', 'dataset_converters', 'make_toy_data.py'))
-    toy = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(toy)
+    toy = load_script('tools/dataset_converters/make_toy_data.py')
     toy.make_toy_data(str(root / 'toy'), seed=0, tasks=('cls', ), classes=('circle', 'square'),
                       cls_size=32, cls_train_per_class=12, cls_val_per_class=4, verbose=False)
     config = root / 'kill_cls.py'

@@ -10,7 +10,6 @@ each official key), pass through our converter, and load strictly into the class
   window size (incl. global and per-stage) and input size (incl. non-multiples of the window).
 """
 import glob
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -20,6 +19,7 @@ from mmengine.runner import load_checkpoint
 
 import emo_mm  # noqa: F401
 from emo_mm.apis import build_model_from_cfg
+from emo_mm.testing import load_script
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(HERE)
@@ -33,16 +33,9 @@ CONFIGS = {
 }
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-official_weights = _load('official_weights', osp.join(REF, 'official_weights.py'))
-naive_emo = _load('naive_emo', osp.join(HERE, 'helpers', 'naive_emo.py'))
-converter = _load('emo_to_mmpretrain', osp.join(ROOT, 'tools', 'model_converters', 'emo_to_mmpretrain.py'))
+official_weights = load_script(osp.join(REF, 'official_weights.py'))
+naive_emo = load_script(osp.join(HERE, 'helpers', 'naive_emo.py'))
+converter = load_script('tools/model_converters/emo_to_mmpretrain.py')
 
 
 @pytest.fixture(scope='module')

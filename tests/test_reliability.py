@@ -3,7 +3,6 @@ batch sizes (they work or raise the documented error), and missing dataset files
 their config key before a run starts. (Arguments, archs, converter input and checkpoint
 files: tests/test_backbones.py, test_checkpoint.py, test_safe_loading.py.)"""
 import functools
-import importlib.util
 import os.path as osp
 import re
 
@@ -16,6 +15,7 @@ from mmengine.config import Config
 import emo_mm  # noqa: F401
 from emo_mm.engine import check_dataset_files
 from emo_mm.models import EMO, EMOv2
+from emo_mm.testing import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'tests', 'data', 'configs')
@@ -149,10 +149,7 @@ def test_existing_dataset_passes(tmp_path, monkeypatch):
 # Wired into the tools (needs the lines listed in docs/failure_modes.md).
 # --------------------------------------------------------------------------------------------
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/{name}.py')
 
 
 @pytest.mark.parametrize('tool', ['train', 'test'])

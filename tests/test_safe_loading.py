@@ -3,7 +3,6 @@ refused, with a message naming the file and the callable, by every entry point (
 --resume, load_from, init_cfg Pretrained, the converters, the inference helpers); real
 checkpoints still load; the explicit opt-out for trusted legacy files works."""
 import argparse
-import importlib.util
 import os
 import os.path as osp
 import pickle
@@ -21,17 +20,14 @@ import emo_mm.engine  # noqa: F401  (installs safe loading into mmengine)
 from emo_mm.checkpoint import (TRUST_ENV, CheckpointError, UnsafeCheckpointError,
                                load_checkpoint_file, sanitize_checkpoint, trust_checkpoints)
 from emo_mm.models import EMOv2
+from emo_mm.testing import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'tests', 'data', 'configs')
 
 
 def _load_tool(*parts):
-    path = osp.join(ROOT, 'tools', *parts)
-    spec = importlib.util.spec_from_file_location(parts[-1][:-3], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(osp.join('tools', *parts))
 
 
 class Evil:

@@ -8,7 +8,6 @@ checkpoints are then loaded weights-only to check the checkpoint allow-list of
 :mod:`emo_mm.compat`.
 """
 import argparse
-import importlib.util
 import os
 import os.path as osp
 import pickle
@@ -23,6 +22,7 @@ import torch
 from mmengine.config import Config
 
 from emo_mm import compat
+from emo_mm.testing import load_script
 from emo_mm.utils import (adapt_cfg_to_machine, apply_test_args, apply_train_args,
                           detect_framework, load_config, revert_sync_bn)
 
@@ -32,15 +32,6 @@ TOY = dict(
     classes=('circle', 'square'), cls_size=32, cls_train_per_class=8, cls_val_per_class=4,
     det_size=64, det_train=4, det_val=4, seg_size=64, seg_train=4, seg_val=2)
 TIMEOUT = 600
-
-
-def load_script(relative_path):
-    """Import a script of the repository (``tools/...``) as a module."""
-    path = REPO / relative_path
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def free_port():
@@ -291,6 +282,33 @@ def test_launch_scripts_use_the_repo_venv_and_forward_arguments(fake_repo, scrip
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert re.match(expected, proc.stdout.strip()), proc.stdout
+
+
+def _launch_threads(fake_repo, nproc, gpu, **env_vars):
+    """OMP_NUM_THREADS that tools/dist_train.sh passes to torchrun, with a fake nvidia-smi that
+    finds (``gpu``) or does not find a GPU."""
+    python = fake_repo / '.venv' / 'bin' / 'python'
+    python.write_text('#!/bin/sh\necho "threads=${OMP_NUM_THREADS:-unset}"\n')
+    smi = fake_repo / 'bin' / 'nvidia-smi'
+    smi.write_text(f'#!/bin/sh\nexit {0 if gpu else 9}\n')
+    smi.chmod(0o755)
+    env = dict(os.environ, PATH=f'{fake_repo / "bin"}:{os.environ["PATH"]}', **env_vars)
+    for name in ('PYTHON', 'OMP_NUM_THREADS'):
+        if name not in env_vars:
+            env.pop(name, None)
+    proc = subprocess.run(['bash', str(fake_repo / 'tools' / 'dist_train.sh'), 'c.py', str(nproc)],
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_cpu_launch_shares_the_cores_between_processes(fake_repo):
+    """torchrun's default of one thread per process would leave cores idle on a CPU machine."""
+    cores = len(os.sched_getaffinity(0))
+    assert _launch_threads(fake_repo, 1, gpu=False) == f'threads={cores}'
+    assert _launch_threads(fake_repo, 2 * cores, gpu=False) == 'threads=1'
+    assert _launch_threads(fake_repo, 1, gpu=False, OMP_NUM_THREADS='3') == 'threads=3'
+    assert _launch_threads(fake_repo, 1, gpu=True) == 'threads=unset'  # torchrun's default
 
 
 @pytest.mark.parametrize('script', ['dist_train.sh', 'dist_test.sh', 'slurm_train.sh',

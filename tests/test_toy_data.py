@@ -2,7 +2,6 @@
 stock mmpretrain / mmdet / mmseg datasets, annotations agree with the pixels, generation is
 deterministic, complete generations are reused and ``--force`` regenerates."""
 import filecmp
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -12,18 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from emo_mm.testing import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / 'tools' / 'dataset_converters' / 'make_toy_data.py'
 
 
-def _load_module():
-    spec = importlib.util.spec_from_file_location('make_toy_data', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-mtd = _load_module()
+mtd = load_script(SCRIPT)
 CLASSES = ('circle', 'cross', 'square', 'star', 'triangle')
 SMALL = dict(cls_train_per_class=6, cls_val_per_class=3, det_train=16, det_val=8, seg_train=8,
              seg_val=6)

@@ -11,7 +11,17 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 # torchrun_tool TOOL NPROC [TOOL ARGS...]: run tools/TOOL in NPROC processes on this node with
 # torchrun. Multi-node runs: NNODES, NODE_RANK, MASTER_ADDR and PORT, as upstream.
+# torchrun sets OMP_NUM_THREADS=1 in every process unless it is set: right for one process per
+# GPU, but on a machine without GPUs the processes are the workers and one thread each leaves
+# cores idle (1 process on 2 cores: half speed). There the cores are shared out instead.
 torchrun_tool() {
+    if [ -z "${OMP_NUM_THREADS:-}" ] && ! nvidia-smi -L >/dev/null 2>&1; then
+        local cores
+        cores=$(nproc 2>/dev/null || echo 1)
+        OMP_NUM_THREADS=$((cores / $2 > 1 ? cores / $2 : 1))
+        export OMP_NUM_THREADS
+        echo "[launch] no GPU: $2 CPU process(es), OMP_NUM_THREADS=$OMP_NUM_THREADS each" >&2
+    fi
     "$PYTHON" -m torch.distributed.run \
         --nnodes="${NNODES:-1}" \
         --node_rank="${NODE_RANK:-0}" \

@@ -13,74 +13,137 @@ Official behaviour reproduced on purpose for parity: the normalised input is zer
 right / bottom to a window multiple *before* the biased q / k / v projections, and padded tokens
 are **not masked**, so they take part in the softmax with keys equal to the projection biases.
 """
-from typing import Callable, Sequence, Tuple, Union
+from typing import Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .norm_act import ConvNormAct
+from .norm_act import ConvNormAct, use_fused_kernels
+
+
+def _group_view(kind: str, B: int, H: int, W: int, wh: int,
+                ww: int) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
+    """How a ``(B, H, W, ...)`` map splits into the groups of partition ``kind``.
+
+    Returns the 5 leading sizes of the view (the batch and the two factors of each of H and W)
+    and the positions, among those 5 dims, of ``(batch, a, b, row in group, column in group)``.
+    """
+    n1, n2 = H // wh, W // ww
+    if kind == 'grid':  # row = i * n1 + a: the group index varies fastest
+        return (B, wh, n1, ww, n2), (0, 2, 4, 1, 3)
+    return (B, n1, wh, n2, ww), (0, 1, 3, 2, 4)  # local: row = a * wh + i
+
+
+def partition_heads(x: torch.Tensor, kind: str, wh: int, ww: int, num_heads: int,
+                    parts: int = 1) -> torch.Tensor:
+    """Split an NHWC map into the attention groups of partition ``kind``, per head, in one copy.
+
+    Args:
+        x (Tensor): ``(B, n1*wh, n2*ww, parts * num_heads * d)``; the channels hold ``parts``
+            tensors (e.g. q and k), each ``num_heads`` heads of ``d`` consecutive channels.
+        kind (str): ``'grid'`` or ``'local'``.
+        wh (int): Group height.
+        ww (int): Group width.
+        num_heads (int): Number of heads.
+        parts (int): Number of tensors packed along the channels. Defaults to 1.
+
+    Returns:
+        Tensor: ``(parts, B*n1*n2, num_heads, wh*ww, d)``, contiguous.
+    """
+    B, H, W, C = x.shape
+    sizes, (b, a1, a2, t1, t2) = _group_view(kind, B, H, W, wh, ww)
+    d = C // (parts * num_heads)
+    x = x.reshape(*sizes, parts, num_heads, d).permute(5, b, a1, a2, 6, t1, t2, 7)
+    return x.reshape(parts, -1, num_heads, wh * ww, d).contiguous()
+
+
+def merge_heads(x: torch.Tensor, kind: str, B: int, H: int, W: int, wh: int,
+                ww: int) -> torch.Tensor:
+    """Inverse of :func:`partition_heads` for one part, as a strided view (no copy).
+
+    ``(B*n1*n2, heads, wh*ww, d)`` -> a 7-D view whose ``reshape(B, H, W, heads * d)`` is the
+    NHWC map (see :func:`merge_heads_into`); it can also be added in place to such a map viewed
+    the same way, so the two halves of the EMOv2 attention are summed without another copy.
+    """
+    sizes, order = _group_view(kind, B, H, W, wh, ww)
+    n1, n2 = H // wh, W // ww
+    grouped = x.view(B, n1, n2, x.shape[1], wh, ww, x.shape[-1])  # (b, a1, a2, head, t1, t2, d)
+    # position of each of the 7 view dims (5 spatial + head + d) inside ``grouped``
+    inverse = [0] * 5
+    for src, dst in zip((0, 1, 2, 4, 5), order):
+        inverse[dst] = src
+    return grouped.permute(*inverse, 3, 6)
+
+
+def merge_heads_into(x: torch.Tensor, kind: str, B: int, H: int, W: int, wh: int,
+                     ww: int) -> torch.Tensor:
+    """:func:`merge_heads` as a contiguous NHWC map ``(B, H, W, heads * d)`` (a copy unless
+    the layouts coincide, e.g. one head and one group)."""
+    return merge_heads(x, kind, B, H, W, wh, ww).reshape(B, H, W, -1).contiguous()
 
 
 def grid_partition(x: torch.Tensor, wh: int, ww: int) -> torch.Tensor:
     """``(B, n1*wh, n2*ww, C)`` -> ``(B*n1*n2, wh*ww, C)`` strided ("dilated") groups."""
-    B, H, W, C = x.shape
-    n1, n2 = H // wh, W // ww
-    x = x.view(B, wh, n1, ww, n2, C).permute(0, 2, 4, 1, 3, 5)
-    return x.reshape(B * n1 * n2, wh * ww, C)
+    return partition_heads(x, 'grid', wh, ww, 1)[0, :, 0]
 
 
 def grid_reverse(x: torch.Tensor, batch: int, H: int, W: int, wh: int, ww: int) -> torch.Tensor:
     """Inverse of :func:`grid_partition`."""
-    n1, n2 = H // wh, W // ww
-    x = x.view(batch, n1, n2, wh, ww, -1).permute(0, 3, 1, 4, 2, 5)
-    return x.reshape(batch, H, W, -1)
+    return merge_heads_into(x.unsqueeze(1), 'grid', batch, H, W, wh, ww)
 
 
 def local_partition(x: torch.Tensor, wh: int, ww: int) -> torch.Tensor:
     """``(B, n1*wh, n2*ww, C)`` -> ``(B*n1*n2, wh*ww, C)`` contiguous windows."""
-    B, H, W, C = x.shape
-    n1, n2 = H // wh, W // ww
-    x = x.view(B, n1, wh, n2, ww, C).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(B * n1 * n2, wh * ww, C)
+    return partition_heads(x, 'local', wh, ww, 1)[0, :, 0]
 
 
 def local_reverse(x: torch.Tensor, batch: int, H: int, W: int, wh: int, ww: int) -> torch.Tensor:
     """Inverse of :func:`local_partition`."""
-    n1, n2 = H // wh, W // ww
-    x = x.view(batch, n1, n2, wh, ww, -1).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(batch, H, W, -1)
+    return merge_heads_into(x.unsqueeze(1), 'local', batch, H, W, wh, ww)
 
 
-PARTITIONS = {'grid': (grid_partition, grid_reverse), 'local': (local_partition, local_reverse)}
+def _traced() -> bool:
+    return (torch.jit.is_tracing() or torch.compiler.is_compiling()
+            or torch.onnx.is_in_onnx_export())
 
 
-def multi_head_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                         num_heads: int) -> torch.Tensor:
-    """Softmax attention over token groups ``(G, N, C)``; heads take consecutive channels.
+def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                      fused: bool = False) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(d)) v`` over ``(G, heads, N, d)`` tensors (``v`` may be wider).
 
-    ``q`` / ``k`` and ``v`` may have different widths (``C_qk / heads`` and ``C_v / heads`` per
-    head). Uses the fused ``scaled_dot_product_attention`` (scale ``head_dim ** -0.5``).
+    Uses ``scaled_dot_product_attention`` where it is the fast kernel and whenever the model is
+    traced (FLOP counting, export, ``torch.compile`` see that one op). On the CPU with ``v``
+    wider than ``q`` -- the EMO case -- PyTorch has no fused kernel and falls back to its generic
+    "math" attention (about 2x slower in inference, 1.2x in training, measured here); two
+    batched matmuls and a softmax compute the same thing faster. ``fused`` (the CPU inference
+    fast path) is kept for the callers; the choice depends on device and widths.
     """
-    G, N, _ = q.shape
-    q, k, v = (t.reshape(G, N, num_heads, -1).transpose(1, 2) for t in (q, k, v))
-    out = F.scaled_dot_product_attention(q, k, v)
-    return out.transpose(1, 2).reshape(G, N, -1)
+    if v.shape[-1] == q.shape[-1] or not q.is_cpu or _traced():
+        return F.scaled_dot_product_attention(q, k, v)
+    G, h, N, d = q.shape
+    attn = torch.baddbmm(q.new_empty(1, 1, 1), q.reshape(G * h, N, d),
+                         k.reshape(G * h, N, d).transpose(1, 2), beta=0, alpha=d**-0.5)
+    return torch.bmm(attn.softmax(-1), v.reshape(G * h, N, -1)).view(G, h, N, -1)
 
 
 def window_dims(window_size: int, H: int, W: int) -> Tuple[int, int, int, int]:
-    """Window ``(wh, ww)`` and padded size ``(Hp, Wp)``; ``window_size <= 0`` means global."""
+    """Window ``(wh, ww)`` and padded size ``(Hp, Wp)``; ``window_size <= 0`` means global.
+
+    The padded size is written as ``ceil(H / wh) * wh`` so that, when traced symbolically
+    (``torch.export`` with dynamic shapes), it is visibly a multiple of the window.
+    """
     if window_size <= 0:
         return H, W, H, W
     wh = ww = window_size
-    return wh, ww, H + (-H) % wh, W + (-W) % ww
+    return wh, ww, (H + wh - 1) // wh * wh, (W + ww - 1) // ww * ww
 
 
 def pad_to(x: torch.Tensor, Hp: int, Wp: int) -> torch.Tensor:
     """Zero-pad an NCHW map on the right / bottom to ``Hp x Wp``."""
     H, W = x.shape[-2:]
-    if (Hp, Wp) == (H, W):
-        return x
+    if not torch.compiler.is_compiling() and (Hp, Wp) == (H, W):
+        return x  # (no data-dependent branch while exporting: the graph must fit every size)
     return F.pad(x, (0, Wp - W, 0, Hp - H))
 
 
@@ -105,14 +168,13 @@ class _WindowAttentionBase(nn.Module):
         self.qk = ConvNormAct(channels, 2 * channels, 1, bias=True)
         self.v = ConvNormAct(channels, mid_channels, 1, bias=True, act=act)
 
-    def _attend(self, partition: str, qk: torch.Tensor, v: torch.Tensor, wh: int,
-                ww: int) -> torch.Tensor:
-        """Attention inside the groups of one partition; NHWC in, NHWC out (padded size)."""
-        split, merge = PARTITIONS[partition]
-        B, Hp, Wp, _ = qk.shape
-        q, k = split(qk, wh, ww).chunk(2, dim=-1)
-        out = multi_head_attention(q, k, split(v, wh, ww), self.num_heads)
-        return merge(out, B, Hp, Wp, wh, ww)
+    def _attend(self, kind: str, qk: torch.Tensor, v: torch.Tensor, wh: int, ww: int,
+                fused: bool) -> torch.Tensor:
+        """Attention inside the groups of partition ``kind``: NHWC ``qk`` (q and k packed along
+        the channels) and ``v`` in, ``(groups, heads, tokens, d_v)`` out."""
+        q, k = partition_heads(qk, kind, wh, ww, self.num_heads, parts=2)
+        v = partition_heads(v, kind, wh, ww, self.num_heads)[0]
+        return softmax_attention(q, k, v, fused)
 
     def extra_repr(self) -> str:
         return f'num_heads={self.num_heads}, window_size={self.window_size}'
@@ -135,7 +197,9 @@ class GridWindowAttention(_WindowAttentionBase):
         H, W = x.shape[-2:]
         wh, ww, Hp, Wp = window_dims(self.window_size, H, W)
         x = pad_to(x, Hp, Wp)
-        out = self._attend('grid', self.qk(x).permute(0, 2, 3, 1), x.permute(0, 2, 3, 1), wh, ww)
+        nhwc = x.permute(0, 2, 3, 1)
+        out = self._attend('grid', self.qk(x).permute(0, 2, 3, 1), nhwc, wh, ww, use_fused_kernels(x))
+        out = merge_heads_into(out, 'grid', x.shape[0], Hp, Wp, wh, ww)
         return self.v(out[:, :H, :W].permute(0, 3, 1, 2))
 
 
@@ -156,7 +220,14 @@ class HybridWindowAttention(_WindowAttentionBase):
         H, W = x.shape[-2:]
         wh, ww, Hp, Wp = window_dims(self.window_size, H, W)
         x = pad_to(x, Hp, Wp)
+        fused = use_fused_kernels(x)
         qk = self.qk(x).permute(0, 2, 3, 1)
         v = self.v(x).permute(0, 2, 3, 1)
-        out = self._attend('grid', qk, v, wh, ww) + self._attend('local', qk, v, wh, ww)
+        B = x.shape[0]
+        out = merge_heads_into(self._attend('grid', qk, v, wh, ww, fused), 'grid', B, Hp, Wp, wh, ww)
+        local = merge_heads(self._attend('local', qk, v, wh, ww, fused), 'local', B, Hp, Wp, wh, ww)
+        if fused:  # ``out`` is a fresh tensor: sum in place through a view in the same layout
+            out.view(local.shape).add_(local)
+        else:
+            out = out + local.reshape(out.shape)
         return out[:, :H, :W].permute(0, 3, 1, 2)
