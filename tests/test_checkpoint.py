@@ -90,7 +90,7 @@ def test_unknown_variant():
 def test_converted_file_loads_strictly_into_classifier_config(arch, tmp_path):
     src, dst = tmp_path / 'official.pth', tmp_path / 'mm.pth'
     torch.save({'net_E': official_weights.make_state_dict(arch)}, src)
-    converter = _load('emo_to_mmpretrain', CONVERTER)
+    converter = load_script(CONVERTER)
     meta = converter.convert_file(str(src), str(dst))
     assert meta['arch'] == arch.split('_')[1]
     model = build_model_from_cfg(Config.fromfile(osp.join(ROOT, CLS_CONFIGS[arch])))
