@@ -401,6 +401,8 @@ def test_train_killed_at_random_moments_resumes_to_the_same_result(kill_setup, t
     kills = 0
     for signum in (signal.SIGKILL, signal.SIGTERM, signal.SIGKILL, signal.SIGKILL):
         start = _resume_point(work_dir)
+        if start + 1 > MAX_ITERS - 6:
+            break  # a late kill left no room for another before the run's end
         # kill early enough that the run cannot reach its last iteration meanwhile
         target = rng.randint(start + 1, min(start + 4, MAX_ITERS - 6))
         run = TrainProcess(config, work_dir, env)
@@ -414,6 +416,7 @@ def test_train_killed_at_random_moments_resumes_to_the_same_result(kill_setup, t
         if signum == signal.SIGTERM:
             reached = int(re.findall(r'Iter\(train\)\s+\[\s*(\d+)/', run.output)[-1])
             assert _resume_point(work_dir) == reached, seed  # nothing lost
+    assert kills >= 2, seed  # at least one SIGKILL and the SIGTERM
     final = TrainProcess(config, work_dir, env)
     assert final.finish() == 0, final.output[-3000:]
     assert 'Advance dataloader' in final.output  # it did resume
