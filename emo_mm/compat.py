@@ -153,8 +153,13 @@ def _apply_checkpoint_shim() -> None:
 
 
 def _revert_checkpoint_shim() -> None:
-    ours = set(map(_global_key, CHECKPOINT_SAFE_GLOBALS))
-    others = [g for g in torch.serialization.get_safe_globals() if _global_key(g) not in ours]
+    _remove_safe_globals(CHECKPOINT_SAFE_GLOBALS)
+
+
+def _remove_safe_globals(entries: list) -> None:
+    """Remove ``entries`` from torch's allow-list, keeping every other entry."""
+    drop = set(map(_global_key, entries))
+    others = [g for g in torch.serialization.get_safe_globals() if _global_key(g) not in drop]
     torch.serialization.clear_safe_globals()
     torch.serialization.add_safe_globals(others)
 
@@ -170,10 +175,7 @@ def allow_listed(entries: list):
     try:
         yield
     finally:
-        keep = set(map(_global_key, added))
-        others = [g for g in torch.serialization.get_safe_globals() if _global_key(g) not in keep]
-        torch.serialization.clear_safe_globals()
-        torch.serialization.add_safe_globals(others)
+        _remove_safe_globals(added)
 
 
 def _global_key(entry) -> tuple:

@@ -108,16 +108,14 @@ def _traced() -> bool:
             or torch.onnx.is_in_onnx_export())
 
 
-def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                      fused: bool = False) -> torch.Tensor:
+def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``softmax(q k^T / sqrt(d)) v`` over ``(G, heads, N, d)`` tensors (``v`` may be wider).
 
     Uses ``scaled_dot_product_attention`` where it is the fast kernel and whenever the model is
     traced (FLOP counting, export, ``torch.compile`` see that one op). On the CPU with ``v``
     wider than ``q`` -- the EMO case -- PyTorch has no fused kernel and falls back to its generic
-    "math" attention (about 2x slower in inference, 1.2x in training, measured here); two
-    batched matmuls and a softmax compute the same thing faster. ``fused`` (the CPU inference
-    fast path) is kept for the callers; the choice depends on device and widths.
+    "math" attention (with extra masking passes), slower than two batched matmuls and a
+    softmax, which compute the same thing. The choice depends only on device, widths and tracing.
     """
     if v.shape[-1] == q.shape[-1] or not q.is_cpu or _traced():
         return F.scaled_dot_product_attention(q, k, v)
@@ -168,13 +166,13 @@ class _WindowAttentionBase(nn.Module):
         self.qk = ConvNormAct(channels, 2 * channels, 1, bias=True)
         self.v = ConvNormAct(channels, mid_channels, 1, bias=True, act=act)
 
-    def _attend(self, kind: str, qk: torch.Tensor, v: torch.Tensor, wh: int, ww: int,
-                fused: bool) -> torch.Tensor:
+    def _attend(self, kind: str, qk: torch.Tensor, v: torch.Tensor, wh: int,
+                ww: int) -> torch.Tensor:
         """Attention inside the groups of partition ``kind``: NHWC ``qk`` (q and k packed along
         the channels) and ``v`` in, ``(groups, heads, tokens, d_v)`` out."""
         q, k = partition_heads(qk, kind, wh, ww, self.num_heads, parts=2)
         v = partition_heads(v, kind, wh, ww, self.num_heads)[0]
-        return softmax_attention(q, k, v, fused)
+        return softmax_attention(q, k, v)
 
     def extra_repr(self) -> str:
         return f'num_heads={self.num_heads}, window_size={self.window_size}'
@@ -198,7 +196,7 @@ class GridWindowAttention(_WindowAttentionBase):
         wh, ww, Hp, Wp = window_dims(self.window_size, H, W)
         x = pad_to(x, Hp, Wp)
         nhwc = x.permute(0, 2, 3, 1)
-        out = self._attend('grid', self.qk(x).permute(0, 2, 3, 1), nhwc, wh, ww, use_fused_kernels(x))
+        out = self._attend('grid', self.qk(x).permute(0, 2, 3, 1), nhwc, wh, ww)
         out = merge_heads_into(out, 'grid', x.shape[0], Hp, Wp, wh, ww)
         return self.v(out[:, :H, :W].permute(0, 3, 1, 2))
 
@@ -224,8 +222,8 @@ class HybridWindowAttention(_WindowAttentionBase):
         qk = self.qk(x).permute(0, 2, 3, 1)
         v = self.v(x).permute(0, 2, 3, 1)
         B = x.shape[0]
-        out = merge_heads_into(self._attend('grid', qk, v, wh, ww, fused), 'grid', B, Hp, Wp, wh, ww)
-        local = merge_heads(self._attend('local', qk, v, wh, ww, fused), 'local', B, Hp, Wp, wh, ww)
+        out = merge_heads_into(self._attend('grid', qk, v, wh, ww), 'grid', B, Hp, Wp, wh, ww)
+        local = merge_heads(self._attend('local', qk, v, wh, ww), 'local', B, Hp, Wp, wh, ww)
         if fused:  # ``out`` is a fresh tensor: sum in place through a view in the same layout
             out.view(local.shape).add_(local)
         else:
