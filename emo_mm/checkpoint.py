@@ -129,6 +129,14 @@ def convert_official_to_mmpretrain(checkpoint: dict, backbone_only: bool = False
 
     Returns:
         OrderedDict: The converted state dict.
+
+    Example:
+        >>> import torch
+        >>> official = torch.load('EMOv2_1M_224.pth', weights_only=True)  # doctest: +SKIP
+        >>> sd = convert_official_to_mmpretrain(official)  # doctest: +SKIP
+        >>> sorted({k.split('.')[0] for k in sd})  # doctest: +SKIP
+        ['backbone', 'head']
+        >>> backbone = convert_official_to_mmpretrain(official, backbone_only=True)  # doctest: +SKIP
     """
     sd = unwrap_state_dict(checkpoint, prefer_ema)
     if any(k.startswith('backbone.') for k in sd):

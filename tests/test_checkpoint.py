@@ -156,3 +156,36 @@ def test_corrupt_checkpoint_names_the_file(tmp_path):
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(CheckpointError, match='broken.pth'):
         load_pretrained(EMO(arch='1m'), str(path))
+
+
+@pytest.mark.parametrize('arch', ['emo_1m', 'emo2_1m'])
+def test_reparameterize_tool_output_loads_into_the_deploy_config(arch, tmp_path):
+    """tools/model_converters/reparameterize_model.py: a converted classifier checkpoint, folded,
+    loads strictly into the same config with ``model.backbone.deploy=True`` and predicts the same
+    logits as the train form in eval mode."""
+    src, dst = tmp_path / 'cls.pth', tmp_path / 'deploy.pth'
+    official = official_weights.make_state_dict(arch)
+    # non-trivial BN statistics, so that folding them is visible
+    for k, v in official.items():
+        if k.endswith('running_var'):
+            official[k] = v.uniform_(0.5, 2.0)
+        elif k.endswith('running_mean'):
+            official[k] = v.uniform_(-0.5, 0.5)
+    torch.save(dict(state_dict=convert_official_to_mmpretrain(official)), src)
+    config = osp.join(ROOT, CLS_CONFIGS[arch])
+    load_script('tools/model_converters/reparameterize_model.py').main(
+        [config, str(src), str(dst)])
+
+    train_form = build_model_from_cfg(Config.fromfile(config))
+    load_checkpoint(train_form, str(src), map_location='cpu', strict=True)
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.deploy = True
+    deploy_form = build_model_from_cfg(cfg)
+    load_checkpoint(deploy_form, str(dst), map_location='cpu', strict=True)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                   for m in deploy_form.backbone.modules())
+    x = official_weights.make_input(2, 96, 80, 1)
+    with torch.no_grad():
+        expected = train_form.eval()(x, mode='tensor')
+        got = deploy_form.eval()(x, mode='tensor')
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())

@@ -39,3 +39,26 @@ def test_shape_argument_changes_flops():
     small = tool.main([config, '--shape', '224'])['flops']
     large = tool.main([config, '--shape', '448', '448'])['flops']
     assert 3.8 < large / small < 4.2  # no padding at either size: FLOPs scale with the pixels
+
+
+# det / seg: the tool's default input size per task; parameters = the official totals
+# (emo_facts.md §5, within 1k), FLOPs = what the folder's metafile.yml documents
+DOWNSTREAM = [
+    ('configs/det/ssdlite/ssdlite_emo2-1m_8xb24-600e_coco.py', 2409e3, '320x320'),
+    ('configs/seg/deeplabv3/deeplabv3_emo-1m_8xb4-80k_ade20k-512x512.py', 5653e3, '512x512'),
+]
+
+
+@pytest.mark.parametrize('config,params,shape', DOWNSTREAM,
+                         ids=[osp.basename(c[0]) for c in DOWNSTREAM])
+def test_det_and_seg_configs(config, params, shape, capsys):
+    import yaml
+    info = _get_flops_tool().main([osp.join(ROOT, config)])
+    assert abs(info['params'] - params) <= 1000
+    assert f'Input shape: {shape}' in capsys.readouterr().out
+    with open(osp.join(ROOT, osp.dirname(config), 'metafile.yml')) as f:
+        models = yaml.safe_load(f)['Models']
+    name = osp.splitext(osp.basename(config))[0]
+    documented = next(m for m in models if m['Name'] == name)['Metadata']
+    assert documented['Parameters'] == info['params']
+    assert documented['FLOPs'] == info['flops']

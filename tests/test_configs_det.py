@@ -23,8 +23,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 
 # importing emo_mm registers the backbones and applies the upstream shims (SSD inference)
-from emo_mm.testing import lr_curve, single_thread
-from emo_mm.checkpoint import convert_mmpretrain_to_official
+from emo_mm.testing import lr_curve, official_param_names, single_thread
 
 register_all_modules(init_default_scope=True)
 
@@ -110,15 +109,6 @@ def tiny_model(cfg):
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
     model.init_weights()
     return model
-
-
-def official_param_names(model):
-    """The full name of each of ``model``'s parameters in the official code: backbone names go
-    through the inverse checkpoint conversion; the neck and heads are the same mmdet modules."""
-    ours = {f'backbone.{k}': v for k, v in model.backbone.state_dict().items()}
-    renamed = dict(zip(ours, convert_mmpretrain_to_official(ours)))
-    return {n: f'backbone.{renamed[n]}' if n in renamed else n
-            for n, _ in model.named_parameters()}
 
 
 def tiny_batch(with_mask, num_classes):

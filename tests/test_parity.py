@@ -86,6 +86,13 @@ def _compare(ours, ref, what):
 SHIPPED = sorted(glob.glob(osp.join(REF, 'expected_*.pt')))
 
 
+def test_every_shipped_case_is_collected():
+    """The glob above must find the four official cases (an empty glob would run no parity)."""
+    assert [osp.basename(p) for p in SHIPPED] == [
+        'expected_emo2_1m_w7_224x224.pt', 'expected_emo2_2m_w10_320x320.pt',
+        'expected_emo_1m_w7_224x224.pt', 'expected_emo_1m_w7_333x517.pt']
+
+
 @pytest.mark.parametrize('path', SHIPPED, ids=[osp.basename(p) for p in SHIPPED])
 def test_shipped_reference_cases(path, converted):
     expected = torch.load(path, weights_only=True)

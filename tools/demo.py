@@ -395,6 +395,8 @@ class Demo:
             cmd = [self.py, 'tools/train.py', CONFIGS[task]]
             env = self.env
         cmd += ['--work-dir', work_dir]
+        # no validation inside the training run: tools/test.py evaluates the model next
+        opts.append('train_cfg.val_begin=1000000000')
         if opts:
             cmd += ['--cfg-options'] + opts
         seconds = self.progress.run(f'{task}_train', cmd, env)

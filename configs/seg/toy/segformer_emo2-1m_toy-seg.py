@@ -12,9 +12,13 @@ data_root = '{{$EMO_MM_TOY_DATA:data/toy}}/seg'
 classes = ('background', 'circle', 'cross', 'square', 'star', 'triangle')
 metainfo = dict(classes=classes, palette=[[0, 0, 0], [220, 20, 60], [0, 130, 255],
                                           [255, 160, 0], [150, 0, 200], [0, 170, 80]])
-# ADE20K: 512x512 crops out of images rescaled to fit 2048x512 (x0.5..2); here 4x smaller
+# ADE20K: 512x512 crops out of images rescaled to fit 2048x512 (x0.5..2); here 4x smaller, and
+# rescaled x0.75..1.5: the toy images all have one size and one object scale, which x0.5..2
+# moves far from the scale of the test images and of the pretrained backbone (mIoU 63 instead
+# of 69 after 600 iterations in our runs)
 crop_size = (128, 128)
 scale = (512, 128)
+ratio_range = (0.75, 1.5)
 # The attention window follows the input size: on 128-px crops the stride-16 / stride-32 maps
 # are 8x8 / 4x4, which window 10 would pad to 10x10 (mostly zeros: slower to run and to
 # learn); window 4 tiles them exactly (2x2 windows / one window).
@@ -31,7 +35,9 @@ def _resized(pipeline):
     """The stock pipeline with the toy scale and crop size."""
     out = []
     for t in pipeline:
-        if t['type'] in ('RandomResize', 'Resize'):
+        if t['type'] == 'RandomResize':
+            t = dict(t, scale=scale, ratio_range=ratio_range)
+        elif t['type'] == 'Resize':
             t = dict(t, scale=scale)
         elif t['type'] == 'RandomCrop':
             t = dict(t, crop_size=crop_size)
@@ -59,9 +65,9 @@ test_dataloader = val_dataloader
 
 # ------------------------------------------------------------------------------ schedule
 # the EMOv2 160k schedule shape (linear warm-up, constant LR, cosine over the second half) in
-# 600 iterations of batch 8; AdamW 8e-4 (heads x10): ADE20K's 1.2e-4 is for 160k iterations
+# 720 iterations of batch 8; AdamW 8e-4 (heads x10): ADE20K's 1.2e-4 is for 160k iterations
 # (of 1.2e-4, 8e-4 and 2e-3, 8e-4 gave the best toy mIoU after 600 iterations)
-max_iters = 600
+max_iters = 720
 optim_wrapper = dict(optimizer=dict(lr=8e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=50),

@@ -35,6 +35,13 @@ class EMOBackboneBase(BaseModule):
     Subclasses define ``arch_zoo``, ``default_window_size`` and the hooks :meth:`_make_stem`,
     :meth:`_make_mixer` and :meth:`_block_kwargs`.
 
+    Example:
+        >>> from emo_mm.models import EMOv2
+        >>> tiny = dict(EMOv2.arch_zoo['1m'], depths=[1, 1, 2, 1])  # any arch as a dict
+        >>> model = EMOv2(arch=tiny, out_indices=(2, 4)).eval()
+        >>> [tuple(level.shape) for level in model(torch.rand(1, 3, 64, 64))]
+        [(1, 48, 8, 8), (1, 180, 2, 2)]
+
     Args:
         arch (str | dict): A name of ``arch_zoo`` (case-insensitive) or a dict with the keys
             ``depths``, ``embed_dims``, ``exp_ratios``, ``head_dims``, ``drop_path_rate`` and

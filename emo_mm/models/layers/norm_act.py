@@ -224,6 +224,11 @@ class LayerScale2d(nn.Module):
     Args:
         channels (int): Number of channels.
         init_value (float): Initial value. Defaults to 1e-6.
+
+    Example:
+        >>> scale = LayerScale2d(4, init_value=0.5)
+        >>> scale(torch.ones(1, 4, 2, 2))[0, :, 0, 0]
+        tensor([0.5000, 0.5000, 0.5000, 0.5000], grad_fn=<SelectBackward0>)
     """
 
     def __init__(self, channels: int, init_value: float = 1e-6):
@@ -241,6 +246,13 @@ class SqueezeExcite(nn.Module):
         channels (int): Input / output channels.
         reduced_channels (int): Hidden channels.
         act (str): Hidden activation. Defaults to ``'silu'``.
+
+    Example:
+        >>> se = SqueezeExcite(16, 4)
+        >>> se.gate(torch.randn(2, 16, 5, 5)).shape  # one gate in (0, 1) per channel
+        torch.Size([2, 16, 1, 1])
+        >>> se(torch.randn(2, 16, 5, 5)).shape
+        torch.Size([2, 16, 5, 5])
     """
 
     def __init__(self, channels: int, reduced_channels: int, act: str = 'silu'):
@@ -262,6 +274,14 @@ class DropPath(nn.Module):
 
     Args:
         drop_prob (float): Probability of dropping the branch. Defaults to 0.
+
+    Example:
+        >>> drop = DropPath(0.5).train()
+        >>> out = drop(torch.ones(1000, 3))
+        >>> sorted(set(out[:, 0].tolist()))  # dropped rows are 0, kept ones scaled by 1 / 0.5
+        [0.0, 2.0]
+        >>> torch.equal(drop.eval()(out), out)  # identity in eval mode
+        True
     """
 
     def __init__(self, drop_prob: float = 0.):
