@@ -13,7 +13,7 @@ Example:
     ...                    [(255, 0, 0)], scale=2)
     >>> mask = overlay_mask(img, np.ones((64, 64), int), [(0, 0, 0), (0, 255, 0)], scale=2)
     >>> hstack([boxes, mask]).size
-    (268, 128)
+    (262, 128)
 """
 from typing import List, Optional, Sequence, Tuple, Union
 

@@ -179,6 +179,8 @@ def test_recipe(rel_path):
     clip = optim.get('clip_grad')
     assert (clip and clip.max_norm) == recipe['clip']
     custom_keys = {'norm': dict(decay_mult=0.)}
+    if backbone_type == 'EMO':  # the official v1 stem BN kept its weight decay (see below)
+        custom_keys['backbone.stage0.0.norm'] = dict(decay_mult=1.)
     if recipe['head_lr_mult'] != 1:
         custom_keys['head'] = dict(lr_mult=recipe['head_lr_mult'])
     assert optim.paramwise_cfg == dict(custom_keys=custom_keys)
