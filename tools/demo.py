@@ -396,9 +396,7 @@ class Demo:
             env = self.env
         cmd += ['--work-dir', work_dir]
         # no validation inside the training run: tools/test.py evaluates the model next
-        opts.append('train_cfg.val_begin=1000000000')
-        if opts:
-            cmd += ['--cfg-options'] + opts
+        cmd += ['--cfg-options'] + opts + ['train_cfg.val_begin=1000000000']
         seconds = self.progress.run(f'{task}_train', cmd, env)
         losses = train_losses(work_dir)
         self.results[task] = dict(train_seconds=seconds, checkpoint=last_checkpoint(work_dir),

