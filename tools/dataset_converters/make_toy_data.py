@@ -25,7 +25,9 @@ size, rotation, position, colour and shading, drawn with occlusion on cluttered 
 (gradients, stripes, blotches, distractor lines and arcs, sensor noise; ``clutter`` scales them).
 Objects are always *brighter* than the background beneath them (any hue): with random contrast
 polarity a small CNN needed several times more steps to leave chance level, too slow for a CPU
-demo; with it the task still takes a few hundred steps of real training.
+demo; with it the task still takes a few hundred steps of real training. An object's colour
+is also distinct from that of every object it covers: the edge between two overlapping objects
+stays visible, so every label can be read off the pixels.
 
 Label conventions
 -----------------
@@ -46,8 +48,9 @@ Every image has its own random stream (``seed``, task, split, index), so the dat
 the seed and the settings, and adding images does not change the existing ones.
 
 A task folder that is complete for the same settings is skipped (``make demo`` calls this
-unconditionally); a folder generated with other settings, or left incomplete, is regenerated;
-``--force`` always regenerates.
+unconditionally); a folder generated with other settings (options, generator version or the
+per-task scene settings ``_SCENE``), or left incomplete, is regenerated; ``--force`` always
+regenerates.
 
 Usage::
 
@@ -69,7 +72,8 @@ from PIL import Image, ImageDraw
 SHAPES = ('circle', 'cross', 'square', 'star', 'triangle')
 TASKS = ('cls', 'det', 'seg')
 MASK_FORMATS = ('mixed', 'rle')
-GENERATOR_VERSION = 2  # 2: det / seg shapes sized by area and larger (1: by circumradius)
+GENERATOR_VERSION = 3  # 3: overlapping objects contrast with each other; 2: det / seg shapes
+# sized by area (1: by circumradius)
 MARKER = '.toy_complete.json'
 MIN_IMAGE_SIZE = 32
 SUPERSAMPLE = 4  # shapes are rasterised at 4x and box-filtered: anti-aliased edges
@@ -78,7 +82,7 @@ SEG_OTHER, SEG_BACKGROUND = 0, 1  # PNG values; shape k is written as k + 2
 DEFAULTS = dict(
     cls_size=64, cls_train_per_class=200, cls_val_per_class=40,
     det_size=128, det_train=800, det_val=150, det_max_objects=4,
-    seg_size=128, seg_train=600, seg_val=100, seg_max_objects=5)
+    seg_size=128, seg_train=1500, seg_val=100, seg_max_objects=5)
 EXTRA_DEFAULTS = dict(clutter=1.0, mask_format='mixed')
 
 # Per-task scene settings. ``radius`` is a range of fractions of the image side: the
@@ -237,20 +241,25 @@ def _place(rng, name, size, radius_range, size_by='circumradius'):
     return poly + offset
 
 
-def _object_colour(rng, bg_mean, below_mean):
+def _object_colour(rng, bg_mean, below_mean, overlapped=()):
     """Object colour: brighter than the background beneath it (mean RGB at least
-    ``MIN_BRIGHTER`` above) and at least ``MIN_CONTRAST`` (RGB distance) from whatever is beneath
-    it now (background or an earlier object); the best of 64 candidates if none qualifies."""
+    ``MIN_BRIGHTER`` above), at least ``MIN_CONTRAST`` (RGB distance) from whatever is beneath
+    it now on average (background or an earlier object) and from the colour of every earlier
+    object it overlaps, so that the edge between two overlapping objects stays visible; the
+    best of 64 candidates if none qualifies."""
     cand = rng.uniform(0, 255, (64, 3))
     margin = np.minimum(cand.mean(1) - bg_mean.mean() - MIN_BRIGHTER,
                         np.linalg.norm(cand - below_mean, axis=1) - MIN_CONTRAST)
+    for colour in overlapped:
+        margin = np.minimum(margin, np.linalg.norm(cand - colour, axis=1) - MIN_CONTRAST)
     ok = np.flatnonzero(margin >= 0)
     return cand[ok[0] if ok.size else int(np.argmax(margin))]
 
 
-def _paint(rng, img, bg, alpha, binary):
-    """Composite one shape (contrasting colour, see ``_object_colour``, plus mild shading)."""
-    colour = _object_colour(rng, bg[binary].mean(0), img[binary].mean(0))
+def _paint(rng, img, bg, alpha, binary, overlapped=()):
+    """Composite one shape (contrasting colour, see ``_object_colour``, plus mild shading);
+    returns its colour."""
+    colour = _object_colour(rng, bg[binary].mean(0), img[binary].mean(0), overlapped)
     theta = rng.uniform(0, 2 * np.pi)
     strength = rng.uniform(0, 40)
     rows, cols = np.flatnonzero(alpha.any(1)), np.flatnonzero(alpha.any(0))
@@ -260,6 +269,7 @@ def _paint(rng, img, bg, alpha, binary):
     shade -= shade[binary[box]].mean()
     a = alpha[box][..., None]
     img[box] = img[box] * (1 - a) + a * (colour + strength * shade[..., None])
+    return colour
 
 
 def render_scene(rng, size, names, scene, clutter=1.0):
@@ -288,14 +298,16 @@ def render_scene(rng, size, names, scene, clutter=1.0):
                 break
         else:
             continue
+        overlapped = []
         for inst in placed:
             hidden = inst['mask'] & binary
             if hidden.any():
                 inst['mask'] = inst['mask'] & ~binary
                 inst['occluded'] = True
-        _paint(rng, img, bg, alpha, binary)
+                overlapped.append(inst['colour'])
+        colour = _paint(rng, img, bg, alpha, binary, overlapped)
         placed.append(dict(name=name, poly=poly, full=binary, mask=binary.copy(),
-                           occluded=False))
+                           occluded=False, colour=colour))
     n_fg = _count(rng, scene['fg_lines'], clutter)
     if n_fg:  # thin clutter over the objects (too thin to change boxes or class evidence)
         canvas = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
@@ -305,7 +317,7 @@ def render_scene(rng, size, names, scene, clutter=1.0):
     img += rng.normal(0, sigma, img.shape)
     img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     for inst in placed:
-        del inst['full']
+        del inst['full'], inst['colour']
     return img, placed
 
 
@@ -538,9 +550,12 @@ def make_toy_data(out_dir='data/toy', seed=0, tasks=TASKS, classes=SHAPES, force
     results = {}
     for task in tasks:
         task_dir = osp.join(out_dir, task)
-        settings = dict(generator='emo_mm toy shapes', version=GENERATOR_VERSION, task=task,
-                        seed=seed, classes=list(classes),
-                        **{k: params[k] for k in _TASK_KEYS[task]})
+        # the scene settings are part of the marker: data from other object sizes or clutter
+        # settings is regenerated (JSON round trip: tuples compare as the lists read back)
+        settings = json.loads(json.dumps(dict(
+            generator='emo_mm toy shapes', version=GENERATOR_VERSION, task=task, seed=seed,
+            classes=list(classes), scene=_SCENE[task],
+            **{k: params[k] for k in _TASK_KEYS[task]})))
         if not force and is_complete(task_dir, settings):
             log(f'[toy-data] {task_dir}: complete, skipping (use --force to regenerate)')
             results[task] = dict(path=task_dir, generated=False, seconds=0.0)
