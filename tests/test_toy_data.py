@@ -282,7 +282,7 @@ def test_overlapping_objects_contrast_with_each_other():
     """Where one object covers part of another the edge between them is visible: the two
     objects differ in colour as an object differs from its background, so the labels can be
     read off the pixels. (Version 2 checked the colour only against the mean of what lay
-    beneath: 3% of touching pairs then differed by less than 40, the least by 15.)"""
+    beneath; with that rule the least contrast in these scenes was 15.)"""
     contrasts = []
     for i in range(150):
         rng = mtd._rng(0, 'seg', 'train', i)

@@ -15,8 +15,9 @@ metainfo = dict(classes=classes, palette=[[0, 0, 0], [220, 20, 60], [0, 130, 255
 # ADE20K: 512x512 crops out of images rescaled to fit 2048x512 (x0.5..2); here 4x smaller and
 # not rescaled (ratio 1): the toy images all have one size and one object scale, and rescaling
 # only moves the training images away from the scale of the test images and of the pretrained
-# backbone. mIoU in our runs (iterations / training images): x0.5..2 63 (600 / 600), x0.75..1.5
-# 68.7 (720 / 600), x1 71.1 (720 / 600), x1 72.8 (720 / 1500), x1 72.0 (600 / 1500, this config).
+# backbone. mIoU in our runs (iterations / training images): x0.5..2 63 (600 / 600, generator
+# v2), x0.75..1.5 68.7 (720 / 600), x1 71.1 (720 / 600), x1 72.8 (720 / 1500), x1 72.0
+# (600 / 1500, this config).
 crop_size = (128, 128)
 scale = (512, 128)
 ratio_range = (1.0, 1.0)
