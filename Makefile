@@ -2,6 +2,7 @@
 #   make install   create .venv/ and install the pinned OpenMMLab stack (+ mmcv ops build) and emo_mm
 #   make test      install if needed, then run the test suite
 #   make demo      install if needed, then run the main job on the built-in toy dataset
+#   make bench     install if needed, then regenerate every speed table (docs/benchmarks, README)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +11,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.stamp
 PYTEST_ARGS ?=
 
-.PHONY: install test demo clean-venv
+.PHONY: install test demo bench clean-venv
 
 install: $(STAMP)/emo_mm
 	@bash tools/misc/ensure_mmcv.sh $(PY)
@@ -48,6 +49,9 @@ test: install
 
 demo: install
 	$(PY) tools/demo.py $(DEMO_ARGS)
+
+bench: install
+	$(PY) tools/analysis_tools/bench_docs.py $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

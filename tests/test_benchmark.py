@@ -1,14 +1,11 @@
-"""tools/analysis_tools/benchmark.py at tiny settings, and the CPU inference fast path it measures
-(fused oneDNN kernels, in-place ops, batch tiling) computing the same function as the reference."""
+"""tools/analysis_tools/benchmark.py (and emo_mm.benchmark) at tiny settings."""
 import json
 import os.path as osp
 
 import pytest
-import torch
 
 import emo_mm  # noqa: F401
-from emo_mm.models import EMO, EMOv2
-from emo_mm.models.layers import set_fused_kernels, use_fused_kernels
+from emo_mm.benchmark import resolve_config, short_name
 from emo_mm.testing import load_script
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -64,65 +61,16 @@ def test_detector_end_to_end_against_stock_ssdlite(benchmark, tmp_path):
 
 
 def test_names_and_arguments(benchmark):
-    assert benchmark.short_name('configs/cls/emo/emo-1m_8xb256_in1k.py') == 'emo-1m'
-    assert benchmark.short_name(SSDLITE) == 'ssdlite_emo2-1m'
-    name, path = benchmark.resolve_config('edgenext-small')
+    assert short_name('configs/cls/emo/emo-1m_8xb256_in1k.py') == 'emo-1m'
+    assert short_name(SSDLITE) == 'ssdlite_emo2-1m'
+    name, path = resolve_config('edgenext-small')
     assert name == 'edgenext-small' and osp.isfile(path)
-    assert benchmark.resolve_config(f'x={EMO2_1M}') == ('x', EMO2_1M)
+    assert resolve_config(f'x={EMO2_1M}') == ('x', EMO2_1M)
     with pytest.raises(FileNotFoundError, match='peer names'):
-        benchmark.resolve_config('no-such-model')
+        resolve_config('no-such-model')
     with pytest.raises(SystemExit):
         benchmark.parse_args([EMO2_1M, '--e2e', '--onnx'])
     with pytest.raises(SystemExit):
         benchmark.parse_args(['--peers', 'none'])
-
-
-# ------------------------------------------------------------------ the fast path measured above
-def _randomised(model):
-    """Random BatchNorm statistics / affines and LayerScales (the helper of test_backbones)."""
-    load_script(osp.join(HERE, 'test_backbones.py'))._randomise_bn(model)
-    return model.eval()
-
-
-@pytest.mark.parametrize('cls', [EMO, EMOv2])
-@pytest.mark.parametrize('deploy', [False, True])
-def test_fast_path_equals_reference(cls, deploy):
-    """Fused kernels, in-place ops and batch tiling (a 7-image batch at 224 is split into tiles)
-    give the reference ops' outputs, in eval and deploy form, and leave the input unchanged."""
-    model = _randomised(cls(arch='1m', out_indices=(0, 1, 2, 3, 4)))
-    if deploy:
-        model.switch_to_deploy()
-    x = torch.randn(7, 3, 224, 224)
-    original = x.clone()
-    with torch.no_grad():
-        assert 0 < model._tile_size(x) < 7
-        fast = model(x)
-        previous = set_fused_kernels(False)
-        try:
-            assert model._tile_size(x) == 0
-            reference = model(x)
-        finally:
-            set_fused_kernels(previous)
-    assert torch.equal(x, original)
-    for level, (a, b) in enumerate(zip(fast, reference)):
-        assert a.is_contiguous(memory_format=torch.channels_last)
-        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5 * b.abs().max().item()), level
-
-
-def test_fast_path_only_for_eager_cpu_inference():
-    x = torch.randn(1, 3, 8, 8)
-    assert not use_fused_kernels(x)  # autograd on
-    with torch.no_grad():
-        assert use_fused_kernels(x)
-        assert not use_fused_kernels(x.double())
-        previous = set_fused_kernels(False)
-        assert not use_fused_kernels(x)
-        set_fused_kernels(previous)
-    model = EMOv2(arch='1m', out_indices=(4, )).eval()
-    with torch.no_grad():
-        graph = torch.jit.trace(model, torch.randn(2, 3, 64, 64)).inlined_graph
-    kinds = {node.kind() for node in graph.nodes()}
-    assert 'aten::_convolution' in kinds and 'aten::scaled_dot_product_attention' in kinds
-    assert not any(k.startswith('mkldnn::') for k in kinds)  # FLOP counting sees standard ops
-    model.train()
-    assert model._tile_size(torch.randn(32, 3, 224, 224)) == 0
+    with pytest.raises(SystemExit):
+        benchmark.parse_args([EMO2_1M, '--batch-size', '0'])

@@ -9,7 +9,6 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
 from ..layers import ConvNormAct, InvertedResidualMobileBlock, LayerNorm2d
-from ..layers.norm_act import use_fused_kernels
 
 #: Per-stage settings shared by every variant: pre-norm and activation of stages 1..4.
 STAGE_NORMS = ('bn', 'bn', 'ln', 'ln')
@@ -18,10 +17,6 @@ STAGE_ACTS = ('silu', 'silu', 'gelu', 'gelu')
 ATTENTION_STAGES = (2, 3)
 NUM_LEVELS = 5  # stem + 4 stages
 MIN_INPUT_SIZE = 32
-#: CPU inference runs levels ``0..TILED_LEVELS-1`` (strides 2-8) on tiles of a few images whose
-#: widest activation takes at most ``TILE_BYTES`` (a fraction of a server L3 cache).
-TILED_LEVELS = 3
-TILE_BYTES = 20 * 2**20
 
 
 class EMOBackboneBase(BaseModule):
@@ -32,8 +27,8 @@ class EMOBackboneBase(BaseModule):
     ``2 * exp_ratio`` of its *input* width); the others keep the width, use ``exp_ratio`` and, in
     stages 3 and 4, attention.
 
-    Subclasses define ``arch_zoo``, ``default_window_size`` and the hooks :meth:`_make_stem`,
-    :meth:`_make_mixer` and :meth:`_block_kwargs`.
+    Subclasses define ``arch_zoo``, ``attention`` (the mixer class of the attention blocks),
+    ``layer_scale`` and the hook :meth:`_make_stem`.
 
     Example:
         >>> from emo_mm.models import EMOv2
@@ -44,8 +39,9 @@ class EMOBackboneBase(BaseModule):
 
     Args:
         arch (str | dict): A name of ``arch_zoo`` (case-insensitive) or a dict with the keys
-            ``depths``, ``embed_dims``, ``exp_ratios``, ``head_dims``, ``drop_path_rate`` and
-            the subclass's extra keys (see ``arch_keys``).
+            ``depths``, ``embed_dims``, ``exp_ratios``, ``head_dims``, ``dw_kernel_sizes`` (the
+            depthwise kernel size of each stage), ``drop_path_rate`` and the subclass's extra
+            keys (see ``arch_keys``).
         out_indices (int | Sequence[int]): Levels to output, in 0..4 (negatives count from the
             end). Defaults to ``(1, 2, 3, 4)``.
         window_size (int | Sequence[int]): Attention window size, one for all stages or one per
@@ -65,7 +61,11 @@ class EMOBackboneBase(BaseModule):
             checks (see :func:`emo_mm.checkpoint.load_pretrained`). Defaults to None.
     """
     arch_zoo: Dict[str, dict] = {}
-    arch_keys = ('depths', 'embed_dims', 'exp_ratios', 'head_dims', 'drop_path_rate')
+    arch_keys = ('depths', 'embed_dims', 'exp_ratios', 'head_dims', 'dw_kernel_sizes',
+                 'drop_path_rate')
+    #: Mixer class of the attention blocks (stages 3-4), built as
+    #: ``attention(C_in, C_mid, head_dim, window_size, act=...)``.
+    attention: Optional[type] = None
     layer_scale: Optional[float] = None
 
     def __init__(self,
@@ -101,26 +101,22 @@ class EMOBackboneBase(BaseModule):
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.stage0, in_channels = self._make_stem(deploy)
         self.out_channels = [in_channels] + list(dims)
-        # widest activation of the tiled levels, in channels per input pixel (see _tile_size)
-        widest = in_channels / 4
         for i, (depth, out_channels) in enumerate(zip(depths, dims)):
             blocks = []
             for j in range(depth):
                 first = j == 0
                 ratio = self.arch_settings['exp_ratios'][i] * (2 if first else 1)
                 mid_channels = int(in_channels * ratio)
-                if i + 1 < TILED_LEVELS:
-                    widest = max(widest, mid_channels / 4**(i + 1 if first else i + 2))
                 attention = not first and i in ATTENTION_STAGES
                 mixer = self._make_mixer(i, in_channels, mid_channels, attention)
                 blocks.append(
                     InvertedResidualMobileBlock(
                         in_channels, out_channels, mid_channels, stride=2 if first else 1,
                         norm=STAGE_NORMS[i], mixer=mixer, layer_scale=self.layer_scale,
-                        drop_path=rates.pop(0), deploy=deploy, **self._block_kwargs(i)))
+                        drop_path=rates.pop(0), deploy=deploy,
+                        dw_kernel_size=self.arch_settings['dw_kernel_sizes'][i]))
                 in_channels = out_channels
             self.add_module(f'stage{i + 1}', nn.ModuleList(blocks))
-        self._widest_tiled_activation = widest
         self.final_norm = final_norm
         if final_norm:
             self.norm = LayerNorm2d(dims[-1])
@@ -133,15 +129,11 @@ class EMOBackboneBase(BaseModule):
 
     def _make_mixer(self, stage: int, in_channels: int, mid_channels: int,
                     attention: bool) -> nn.Module:
-        """Return the ``C_in -> C_mid`` mixer of a block of ``stage`` (0-based over stages 1..4)."""
-        raise NotImplementedError
-
-    def _block_kwargs(self, stage: int) -> dict:
-        """Extra :class:`InvertedResidualMobileBlock` arguments of the blocks of ``stage``."""
-        return {}
-
-    def _pointwise_mixer(self, stage: int, in_channels: int, mid_channels: int) -> ConvNormAct:
-        """The conv mixer of non-attention blocks: biased 1x1 conv + the stage's activation."""
+        """The ``C_in -> C_mid`` mixer of a block of ``stage`` (0-based over stages 1..4): the
+        variant's attention, or a biased 1x1 conv + the stage's activation."""
+        if attention:
+            return self.attention(in_channels, mid_channels, self.arch_settings['head_dims'][stage],
+                                  self.window_sizes[stage], act=STAGE_ACTS[stage])
         return ConvNormAct(in_channels, mid_channels, 1, bias=True, act=STAGE_ACTS[stage])
 
     # ------------------------------------------------------------------ argument parsing
@@ -159,7 +151,7 @@ class EMOBackboneBase(BaseModule):
         if missing or extra:
             raise ValueError(f'Custom {type(self).__name__} arch must have exactly the keys '
                              f'{list(self.arch_keys)}; missing: {missing}, unexpected: {extra}')
-        for key in ('depths', 'embed_dims', 'exp_ratios', 'head_dims'):
+        for key in ('depths', 'embed_dims', 'exp_ratios', 'head_dims', 'dw_kernel_sizes'):
             if len(arch[key]) != 4:
                 raise ValueError(f'arch[{key!r}] must have 4 values (one per stage), got {arch[key]}')
         return copy.deepcopy(dict(arch))
@@ -213,27 +205,7 @@ class EMOBackboneBase(BaseModule):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         self._check_input(x)
-        stop = self.out_indices[-1] + 1
-        tile = self._tile_size(x)
-        if tile == 0:
-            return tuple(self._forward_levels(x, 0, stop)[1])
-        # CPU inference: the high-resolution levels run a few images at a time (depth first), so
-        # their large activations stay in cache and are recycled by the allocator instead of
-        # being written to / re-read from / page-faulted into main memory at every layer.
-        first = min(TILED_LEVELS, stop)
-        pieces = [self._forward_levels(chunk, 0, first) for chunk in x.split(tile)]
-        outs = [torch.cat(level_outs) for level_outs in zip(*(p[1] for p in pieces))]
-        x = torch.cat([p[0] for p in pieces]) if first < stop else x
-        return tuple(outs + self._forward_levels(x, first, stop)[1])
-
-    def _tile_size(self, x: torch.Tensor) -> int:
-        """Images per tile of the depth-first levels; 0 = no tiling (training, autograd, tracing,
-        non-CPU, or a batch that already fits in :data:`TILE_BYTES`)."""
-        if self.training or not use_fused_kernels(x):
-            return 0
-        per_image = self._widest_tiled_activation * x.shape[2] * x.shape[3] * x.element_size()
-        tile = max(1, int(TILE_BYTES // per_image))
-        return tile if tile < x.shape[0] else 0
+        return tuple(self._forward_levels(x, 0, self.out_indices[-1] + 1)[1])
 
     def _forward_levels(self, x: torch.Tensor, start: int,
                         stop: int) -> Tuple[torch.Tensor, List[torch.Tensor]]:

@@ -5,7 +5,7 @@ import torch.nn as nn
 
 from emo_mm.registry import MODELS
 from ..layers import ConvNormAct, GridWindowAttention, InvertedResidualMobileBlock
-from .base import STAGE_ACTS, EMOBackboneBase
+from .base import EMOBackboneBase
 
 
 @MODELS.register_module()
@@ -30,7 +30,7 @@ class EMO(EMOBackboneBase):
 
     Level channels: stem 24, then ``embed_dims``. See :class:`EMOBackboneBase` for the arguments;
     ``arch`` dicts take the keys ``depths``, ``embed_dims``, ``exp_ratios``, ``head_dims``,
-    ``drop_path_rate``, ``stem_channels`` and ``dw_kernel_sizes``.
+    ``dw_kernel_sizes``, ``drop_path_rate`` and ``stem_channels``.
 
     Example:
         >>> import torch
@@ -58,7 +58,8 @@ class EMO(EMOBackboneBase):
                    head_dims=[16, 24, 20, 32], drop_path_rate=0.05, stem_channels=24,
                    dw_kernel_sizes=[3, 3, 5, 5]),
     }
-    arch_keys = EMOBackboneBase.arch_keys + ('stem_channels', 'dw_kernel_sizes')
+    arch_keys = EMOBackboneBase.arch_keys + ('stem_channels', )
+    attention = GridWindowAttention
 
     def _make_stem(self, deploy: bool) -> Tuple[nn.ModuleList, int]:
         # 3x3 s2 conv (biased, official) + BN, no activation; then a residual-free block:
@@ -71,13 +72,3 @@ class EMO(EMOBackboneBase):
                                         deploy=deploy)
         ])
         return stem, channels
-
-    def _make_mixer(self, stage: int, in_channels: int, mid_channels: int,
-                    attention: bool) -> nn.Module:
-        if attention:
-            return GridWindowAttention(in_channels, mid_channels, self.arch_settings['head_dims'][stage],
-                                       self.window_sizes[stage], act=STAGE_ACTS[stage])
-        return self._pointwise_mixer(stage, in_channels, mid_channels)
-
-    def _block_kwargs(self, stage: int) -> dict:
-        return dict(dw_kernel_size=self.arch_settings['dw_kernel_sizes'][stage])

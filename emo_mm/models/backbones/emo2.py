@@ -5,7 +5,7 @@ import torch.nn as nn
 
 from emo_mm.registry import MODELS
 from ..layers import ConvNormAct, HybridWindowAttention
-from .base import STAGE_ACTS, EMOBackboneBase
+from .base import EMOBackboneBase
 
 
 @MODELS.register_module()
@@ -31,7 +31,7 @@ class EMOv2(EMOBackboneBase):
 
     Level channels: stem ``embed_dims[0] // 2``, then ``embed_dims``. See
     :class:`EMOBackboneBase` for the arguments; ``arch`` dicts take the keys ``depths``,
-    ``embed_dims``, ``exp_ratios``, ``head_dims`` and ``drop_path_rate``.
+    ``embed_dims``, ``exp_ratios``, ``head_dims``, ``dw_kernel_sizes`` and ``drop_path_rate``.
 
     Example:
         >>> import torch
@@ -47,16 +47,20 @@ class EMOv2(EMOBackboneBase):
     """
     arch_zoo = {
         '1m': dict(depths=[2, 2, 8, 3], embed_dims=[32, 48, 80, 180], exp_ratios=[2., 2.5, 3., 3.5],
-                   head_dims=[16, 16, 20, 20], drop_path_rate=0.04036),
+                   head_dims=[16, 16, 20, 20], dw_kernel_sizes=[5, 5, 5, 5],
+                   drop_path_rate=0.04036),
         '2m': dict(depths=[3, 3, 9, 3], embed_dims=[32, 48, 120, 200], exp_ratios=[2., 2.5, 3., 3.5],
-                   head_dims=[16, 16, 20, 20], drop_path_rate=0.05),
+                   head_dims=[16, 16, 20, 20], dw_kernel_sizes=[5, 5, 5, 5],
+                   drop_path_rate=0.05),
         '5m': dict(depths=[3, 3, 9, 3], embed_dims=[48, 72, 160, 288], exp_ratios=[2., 3., 4., 4.],
-                   head_dims=[16, 24, 32, 32], drop_path_rate=0.05),
+                   head_dims=[16, 24, 32, 32], dw_kernel_sizes=[5, 5, 5, 5],
+                   drop_path_rate=0.05),
         '20m': dict(depths=[3, 3, 13, 3], embed_dims=[64, 128, 320, 448], exp_ratios=[2., 3., 4., 4.],
-                    head_dims=[16, 32, 32, 32], drop_path_rate=0.1),
+                    head_dims=[16, 32, 32, 32], dw_kernel_sizes=[5, 5, 5, 5],
+                    drop_path_rate=0.1),
     }
+    attention = HybridWindowAttention
     layer_scale = 1e-6
-    dw_kernel_size = 5
 
     def _make_stem(self, deploy: bool) -> Tuple[nn.ModuleList, int]:
         channels = self.arch_settings['embed_dims'][0] // 2
@@ -66,14 +70,3 @@ class EMOv2(EMOBackboneBase):
             ConvNormAct(channels, channels, 1),
         ])
         return stem, channels
-
-    def _make_mixer(self, stage: int, in_channels: int, mid_channels: int,
-                    attention: bool) -> nn.Module:
-        if attention:
-            return HybridWindowAttention(in_channels, mid_channels,
-                                         self.arch_settings['head_dims'][stage],
-                                         self.window_sizes[stage], act=STAGE_ACTS[stage])
-        return self._pointwise_mixer(stage, in_channels, mid_channels)
-
-    def _block_kwargs(self, stage: int) -> dict:
-        return dict(dw_kernel_size=self.dw_kernel_size)

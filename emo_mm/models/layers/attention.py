@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .norm_act import ConvNormAct, use_fused_kernels
+from .norm_act import ConvNormAct
 
 
 def _group_view(kind: str, B: int, H: int, W: int, wh: int,
@@ -83,46 +83,9 @@ def merge_heads_into(x: torch.Tensor, kind: str, B: int, H: int, W: int, wh: int
     return merge_heads(x, kind, B, H, W, wh, ww).reshape(B, H, W, -1).contiguous()
 
 
-def grid_partition(x: torch.Tensor, wh: int, ww: int) -> torch.Tensor:
-    """``(B, n1*wh, n2*ww, C)`` -> ``(B*n1*n2, wh*ww, C)`` strided ("dilated") groups."""
-    return partition_heads(x, 'grid', wh, ww, 1)[0, :, 0]
-
-
-def grid_reverse(x: torch.Tensor, batch: int, H: int, W: int, wh: int, ww: int) -> torch.Tensor:
-    """Inverse of :func:`grid_partition`."""
-    return merge_heads_into(x.unsqueeze(1), 'grid', batch, H, W, wh, ww)
-
-
-def local_partition(x: torch.Tensor, wh: int, ww: int) -> torch.Tensor:
-    """``(B, n1*wh, n2*ww, C)`` -> ``(B*n1*n2, wh*ww, C)`` contiguous windows."""
-    return partition_heads(x, 'local', wh, ww, 1)[0, :, 0]
-
-
-def local_reverse(x: torch.Tensor, batch: int, H: int, W: int, wh: int, ww: int) -> torch.Tensor:
-    """Inverse of :func:`local_partition`."""
-    return merge_heads_into(x.unsqueeze(1), 'local', batch, H, W, wh, ww)
-
-
-def _traced() -> bool:
-    return (torch.jit.is_tracing() or torch.compiler.is_compiling()
-            or torch.onnx.is_in_onnx_export())
-
-
 def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``softmax(q k^T / sqrt(d)) v`` over ``(G, heads, N, d)`` tensors (``v`` may be wider).
-
-    Uses ``scaled_dot_product_attention`` where it is the fast kernel and whenever the model is
-    traced (FLOP counting, export, ``torch.compile`` see that one op). On the CPU with ``v``
-    wider than ``q`` -- the EMO case -- PyTorch has no fused kernel and falls back to its generic
-    "math" attention (with extra masking passes), slower than two batched matmuls and a
-    softmax, which compute the same thing. The choice depends only on device, widths and tracing.
-    """
-    if v.shape[-1] == q.shape[-1] or not q.is_cpu or _traced():
-        return F.scaled_dot_product_attention(q, k, v)
-    G, h, N, d = q.shape
-    attn = torch.baddbmm(q.new_empty(1, 1, 1), q.reshape(G * h, N, d),
-                         k.reshape(G * h, N, d).transpose(1, 2), beta=0, alpha=d**-0.5)
-    return torch.bmm(attn.softmax(-1), v.reshape(G * h, N, -1)).view(G, h, N, -1)
+    """``softmax(q k^T / sqrt(d)) v`` over ``(G, heads, N, d)`` tensors (``v`` may be wider)."""
+    return F.scaled_dot_product_attention(q, k, v)
 
 
 def window_dims(window_size: int, H: int, W: int) -> Tuple[int, int, int, int]:
@@ -218,14 +181,10 @@ class HybridWindowAttention(_WindowAttentionBase):
         H, W = x.shape[-2:]
         wh, ww, Hp, Wp = window_dims(self.window_size, H, W)
         x = pad_to(x, Hp, Wp)
-        fused = use_fused_kernels(x)
         qk = self.qk(x).permute(0, 2, 3, 1)
         v = self.v(x).permute(0, 2, 3, 1)
         B = x.shape[0]
         out = merge_heads_into(self._attend('grid', qk, v, wh, ww), 'grid', B, Hp, Wp, wh, ww)
         local = merge_heads(self._attend('local', qk, v, wh, ww), 'local', B, Hp, Wp, wh, ww)
-        if fused:  # ``out`` is a fresh tensor: sum in place through a view in the same layout
-            out.view(local.shape).add_(local)
-        else:
-            out = out + local.reshape(out.shape)
+        out = out + local.reshape(out.shape)
         return out[:, :H, :W].permute(0, 3, 1, 2)

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from .norm_act import (ConvNormAct, DropPath, LayerScale2d, SqueezeExcite, build_norm,
-                       fold_bn_before_pointwise_conv, use_fused_kernels)
+                       fold_bn_before_pointwise_conv)
 
 
 class InvertedResidualMobileBlock(nn.Module):
@@ -58,24 +58,11 @@ class InvertedResidualMobileBlock(nn.Module):
         self.drop_path = DropPath(drop_path) if self.has_skip and drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training and use_fused_kernels(x):
-            return self._fused_forward(x)
         shortcut = x
         x = self.mixer(self.norm(x))
         x = x + self.conv_local(x) if self.has_skip else self.conv_local(x)
         x = self.ls(self.proj(self.se(x)))
         return shortcut + self.drop_path(x) if self.has_skip else x
-
-    def _fused_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """CPU inference fast path: in-place skip / SE, projection + LayerScale + residual fused."""
-        mixed = self.mixer(self.norm(x))
-        y = self.conv_local(mixed)  # a fresh tensor: safe to update in place
-        if self.has_skip:
-            y += mixed
-        if isinstance(self.se, SqueezeExcite):
-            y *= self.se.gate(y)
-        scale = self.ls.gamma if isinstance(self.ls, LayerScale2d) else None
-        return self.proj.fused_forward(y, x if self.has_skip else None, scale)
 
     def switch_to_deploy(self) -> None:
         """Fold the BatchNorms: after the depthwise conv, and a BN pre-norm into a pointwise mixer."""

@@ -4,15 +4,9 @@ Official quirks reproduced on purpose (they are needed for numerical parity with
 checkpoints): every BatchNorm and LayerNorm uses ``eps=1e-6`` (not the PyTorch / mmcv 1e-5), and
 GELU is the exact erf form (no tanh approximation).
 
-CPU inference fast path (see :func:`use_fused_kernels`): without autograd, the units run fused
-oneDNN conv + bias + activation kernels (for large outputs) and in-place activations, residual
-sums and gates, so that large activations are not written and re-read only to apply an
-activation, and fewer fresh buffers are allocated. Tracing (FLOP counting, ONNX export),
-``torch.compile``, training and other devices / dtypes see the plain reference ops; both paths
-compute the same function up to float rounding.
+These are the reference forwards; the CPU inference fast path (fused oneDNN kernels, in-place
+ops) is applied to a built model by :mod:`emo_mm.models.fast_cpu`.
 """
-from typing import Optional
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -20,39 +14,6 @@ import torch.nn.functional as F
 NORM_EPS = 1e-6
 NORMS = ('bn', 'ln', 'none')
 ACTS = ('silu', 'gelu', 'none')
-#: oneDNN post-op (``attr``, ``algorithm``) of each activation (``'gelu'`` = exact erf GELU).
-ONEDNN_ACTS = {'silu': ('swish', None), 'gelu': ('gelu', 'none')}
-#: Smallest conv output (elements) for which the fused oneDNN conv + activation kernel beats a
-#: conv and an in-place activation on the CPUs we measured (the fused kernel costs about 0.1 ms
-#: more per call; it saves a pass over the output, and its exact GELU is 3-4x faster).
-FUSED_ACT_MIN_NUMEL = {'silu': 2**18, 'gelu': 2**15}
-_ONEDNN = torch.backends.mkldnn.is_available()
-_fused_kernels_enabled = True
-
-
-def use_fused_kernels(x: torch.Tensor) -> bool:
-    """Whether the CPU inference fast path may run for input ``x``.
-
-    True for float32 CPU tensors in eager mode with autograd off (``torch.no_grad`` /
-    ``torch.inference_mode``), oneDNN available and enabled, and the fast path not switched off
-    with :func:`set_fused_kernels`. Never while tracing / exporting / compiling, so traced graphs
-    (FLOP counting, ONNX) only hold standard ops.
-    """
-    return (_fused_kernels_enabled and x.is_cpu and not torch.is_grad_enabled()
-            and x.dtype is torch.float32 and _ONEDNN and torch._C._get_mkldnn_enabled()
-            and not torch.jit.is_tracing() and not torch.compiler.is_compiling())
-
-
-def set_fused_kernels(enabled: bool) -> bool:
-    """Switch the CPU inference fast path on / off globally; returns the previous setting.
-
-    Example:
-        >>> previous = set_fused_kernels(False)  # reference ops only, e.g. to compare paths
-        >>> _ = set_fused_kernels(previous)
-    """
-    global _fused_kernels_enabled
-    previous, _fused_kernels_enabled = _fused_kernels_enabled, bool(enabled)
-    return previous
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -99,15 +60,6 @@ def build_act(name: str) -> nn.Module:
     if name == 'none':
         return nn.Identity()
     raise ValueError(f'Unknown activation {name!r}; valid choices: {ACTS}')
-
-
-def _act_(x: torch.Tensor, name: str) -> torch.Tensor:
-    """Apply the activation ``name`` in place (fast path only: no autograd)."""
-    if name == 'silu':
-        return F.silu(x, inplace=True)
-    if name == 'gelu':
-        return torch._C._nn.gelu_(x)  # exact (erf) GELU
-    return x
 
 
 def fold_bn_into_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
@@ -169,47 +121,10 @@ class ConvNormAct(nn.Module):
                               groups=groups, bias=bias or fold)
         self.norm = build_norm('none' if fold else norm, out_channels)
         self.act = build_act(act)
-        self.act_name = act
+        self.act_name = act  # read by the CPU fast path
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if use_fused_kernels(x):
-            if isinstance(self.norm, nn.Identity):
-                return self.fused_forward(x)
-            if isinstance(self.norm, nn.BatchNorm2d) and not self.norm.training:
-                # eval-mode BN kept as its own op (deploy folds it); activation in place
-                return _act_(self.norm(self.conv(x)), self.act_name)
         return self.act(self.norm(self.conv(x)))
-
-    def fused_forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None,
-                      scale: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Fast path without norm: ``act(conv(x) * scale) (+ residual)``.
-
-        Large outputs run the conv and its activation as one oneDNN kernel; small ones (where
-        that kernel's fixed cost of about 0.1 ms per call dominates) a conv and an in-place
-        activation. The residual is added in place (a fused sum is no faster here).
-
-        Args:
-            x (Tensor): Input.
-            residual (Tensor, optional): Added to the output, after the activation.
-            scale (Tensor, optional): Per output channel factor (e.g. a LayerScale ``gamma``),
-                folded into the conv weight and bias.
-        """
-        conv = self.conv
-        weight, bias = conv.weight, conv.bias
-        if scale is not None:
-            scale = scale.reshape(-1)
-            weight = weight * scale.view(-1, 1, 1, 1)
-            bias = None if bias is None else bias * scale
-        out_numel = x.numel() // conv.in_channels * conv.out_channels // conv.stride[0]**2
-        if out_numel >= FUSED_ACT_MIN_NUMEL.get(self.act_name, float('inf')):
-            attr, algorithm = ONEDNN_ACTS[self.act_name]
-            y = torch.ops.mkldnn._convolution_pointwise(x, weight, bias, conv.padding, conv.stride,
-                                                         conv.dilation, conv.groups, attr, [],
-                                                         algorithm)
-        else:
-            y = _act_(F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation,
-                               conv.groups), self.act_name)
-        return y if residual is None else y.add_(residual)
 
     def switch_to_deploy(self) -> None:
         """Fold a BatchNorm into the conv (no-op otherwise)."""
