@@ -140,7 +140,8 @@ def main(argv=None):
     info = machine_info(args.device)
     command = 'python tools/analysis_tools/benchmark.py ' + shlex.join(
         sys.argv[1:] if argv is None else argv)
-    meta = dict(title=args.title or f'Speed on {info.get("gpu", f"{info["threads"]}-thread CPU")}',
+    where = info.get('gpu', f'{info["threads"]}-thread CPU')
+    meta = dict(title=args.title or f'Speed on {where}',
                 machine=info, command=command, settings=settings_text(args, shapes),
                 date=datetime.datetime.now().isoformat(' ', 'seconds'), load_start=load_start,
                 load_end=load_end,
