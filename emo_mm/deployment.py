@@ -5,17 +5,25 @@ shape arithmetic symbolically: with ``dynamic=True`` the window padding of the E
 computed from the actual input size inside the graph, so one file serves every batch size and
 resolution (33 to 8192 pixels), including sizes that are not multiples of the window.
 
+What is exported is the form runtimes like: the BatchNorms of EMO / EMOv2 backbones folded
+(the deploy form, on a copy of the model), constants folded by the exporter's optimiser, and the
+attention projections rewritten to channels-last GEMMs
+(:func:`emo_mm.onnx_passes.channels_last_projections`; 1.2-1.5x faster in onnxruntime).
+
 Example:
     >>> from emo_mm.apis import build_model_from_cfg
     >>> model = build_model_from_cfg('configs/cls/emo2/emo2-1m_8xb128_in1k.py').eval()
     >>> export_onnx(model, 'emo2_1m.onnx', (224, 224), dynamic=True)  # doctest: +SKIP
     >>> verify_onnx(model, 'emo2_1m.onnx', [(1, 224, 224), (2, 250, 301)])  # doctest: +SKIP
 """
+import copy
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
+
+from .onnx_passes import channels_last_projections
 
 #: Smallest opset accepted (exact GELU, LayerNormalization); the exporter's default is used when
 #: it is newer.
@@ -56,9 +64,22 @@ def output_names(model: nn.Module, shape: Tuple[int, int]) -> List[str]:
     return [f'out{i}' for i in range(len(out))]
 
 
+def deploy_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with the BatchNorms of its EMO / EMOv2 backbones folded (the model
+    itself when it holds none, or they are already folded)."""
+    from .models.backbones.base import EMOBackboneBase
+    if not any(isinstance(m, EMOBackboneBase) and not m.deploy for m in model.modules()):
+        return model
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if isinstance(module, EMOBackboneBase):
+            module.switch_to_deploy()
+    return model
+
+
 def export_onnx(model: nn.Module, path: str, shape: Tuple[int, int], dynamic: bool = False,
                 opset: Optional[int] = None, backbone_only: bool = False,
-                batch_size: int = 1) -> List[str]:
+                batch_size: int = 1, fold_bn: bool = True) -> List[str]:
     """Export ``model`` to ONNX at ``path``; returns the output names.
 
     Args:
@@ -70,10 +91,12 @@ def export_onnx(model: nn.Module, path: str, shape: Tuple[int, int], dynamic: bo
         opset (int, optional): ONNX opset (>= 17). Defaults to the exporter's default.
         backbone_only (bool): Export the backbone of a full model. Defaults to False.
         batch_size (int): Batch of the example input. Defaults to 1.
+        fold_bn (bool): Export the deploy form of EMO / EMOv2 backbones (BatchNorms folded;
+            ``model`` itself is not changed). Defaults to True.
     """
     if opset is not None and opset < MIN_OPSET:
         raise ValueError(f'opset must be >= {MIN_OPSET}, got {opset}')
-    wrapper = ExportWrapper(model, backbone_only).eval()
+    wrapper = ExportWrapper(deploy_copy(model) if fold_bn else model, backbone_only).eval()
     names = output_names(wrapper, shape)
     # torch.export specialises a dynamic dim whose example value is 1
     x = torch.randn(max(batch_size, 2) if dynamic else batch_size, 3, *shape)
@@ -90,7 +113,10 @@ def export_onnx(model: nn.Module, path: str, shape: Tuple[int, int], dynamic: bo
                   verbose=False)
     if opset is not None:
         kwargs['opset_version'] = opset
-    torch.onnx.export(program, (x, ), **kwargs).save(path)
+    onnx_model = torch.onnx.export(program, (x, ), **kwargs).model_proto
+    channels_last_projections(onnx_model)
+    import onnx
+    onnx.save(onnx_model, path)
     return names
 
 

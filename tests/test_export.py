@@ -82,3 +82,30 @@ def test_static_export_opset_and_mismatch(tmp_path):
         model.stage4[0].proj.conv.weight.add_(1.)  # the file no longer matches the model
     with pytest.raises(AssertionError, match='differs from PyTorch'):
         verify_onnx(model, path, [(1, 64, 64)])
+
+
+def test_exported_graph_form(tmp_path):
+    """BatchNorms folded (on a copy: the model keeps them), attention projections as
+    channels-last GEMMs (no 1x1 Conv feeding a Transpose), outputs still match."""
+    import onnx
+    torch.manual_seed(0)
+    model = _small(EMOv2, out_indices=(4, ))
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+        if hasattr(m, 'gamma'):
+            m.gamma.data.fill_(0.5)
+    path = str(tmp_path / 'emo2_form.onnx')
+    export_onnx(model, path, (64, 64))
+    assert not model.deploy and any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    nodes = onnx.load(path).graph.node
+    ops = [n.op_type for n in nodes]
+    assert 'BatchNormalization' not in ops
+    producer = {o: n for n in nodes for o in n.output}
+    for n in nodes:
+        if n.op_type == 'Transpose':
+            assert producer.get(n.input[0]) is None or producer[n.input[0]].op_type != 'Conv'
+    attention_blocks = 2  # the second block of stage 3 and of stage 4
+    assert ops.count('MatMul') >= 2 * attention_blocks + 4 * attention_blocks  # qk, v + attention
+    assert max(verify_onnx(model, path, [(1, 64, 64), (2, 64, 64)][:1])) < 1e-4

@@ -139,10 +139,8 @@ def _has_emo(model) -> bool:
 def _prepare(model, variant: str, args, device) -> None:
     """Put a freshly built model into the form of ``variant`` (in place)."""
     model.train(variant == 'train')
-    backbone = getattr(model, 'backbone', None)
-    if variant == 'deploy' or (variant == 'onnxruntime' and args.deploy
-                               and hasattr(backbone, 'switch_to_deploy')):
-        backbone.switch_to_deploy()
+    if variant == 'deploy':
+        model.backbone.switch_to_deploy()
     if variant in ('eval', 'deploy') and device.type == 'cpu' and not args.no_fast_cpu \
             and _has_emo(model):
         from emo_mm.models.fast_cpu import optimize_for_cpu
@@ -162,7 +160,8 @@ def build_cases(args) -> Tuple[List[Case], Dict[str, Tuple[int, int]]]:
 
     ``args`` holds the options of ``tools/analysis_tools/benchmark.py``. Our models run their
     eval / deploy forms with the CPU fast path (:func:`emo_mm.models.fast_cpu.optimize_for_cpu`)
-    unless ``args.no_fast_cpu``; with ``args.deploy`` the ONNX export is made from the deploy form.
+    unless ``args.no_fast_cpu``; ONNX exports are made by :func:`emo_mm.deployment.export_onnx`
+    (EMO BatchNorms folded, channels-last attention projections) for ours and the peers alike.
     """
     from mmengine.config import Config
 

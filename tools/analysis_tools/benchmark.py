@@ -32,8 +32,8 @@ images/s and ms / image (the latency at batch 1) with its range. Inference runs 
 ``torch.inference_mode``; on the CPU our models run with their CPU fast path
 (``emo_mm.models.fast_cpu.optimize_for_cpu``, as ``emo_mm.apis`` inference does; off with
 ``--no-fast-cpu``). ``--deploy`` also measures every model whose backbone has
-``switch_to_deploy()`` (EMO, EMOv2, MobileOne) re-parameterised, and then exports that form for
-``--onnx``. ``train`` mode times forward + backward of the model's loss (``mode='loss'`` with
+``switch_to_deploy()`` (EMO, EMOv2, MobileOne) re-parameterised; ``--onnx`` exports every
+classifier / backbone with ``emo_mm.deployment.export_onnx`` (EMO BatchNorms folded). ``train`` mode times forward + backward of the model's loss (``mode='loss'`` with
 random labels / boxes / masks; the sum of the feature maps for ``--backbone-only``).
 
 Outputs in ``--out-dir`` (default ``work_dirs/benchmark``): ``benchmark.md`` (a markdown section
@@ -70,8 +70,7 @@ def parse_args(argv=None):
                         help='CPU threads (torch.set_num_threads; also onnxruntime)')
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:i]'")
     parser.add_argument('--deploy', action='store_true',
-                        help='also measure the BN-folded form of models with switch_to_deploy() '
-                        '(and export that form with --onnx)')
+                        help='also measure the BN-folded form of models with switch_to_deploy()')
     parser.add_argument('--onnx', action='store_true',
                         help='also measure classifiers / backbones exported to ONNX with '
                         'onnxruntime (CPU)')

@@ -2,7 +2,7 @@
 against PyTorch with onnxruntime.
 
     python tools/deployment/pytorch2onnx.py CONFIG CHECKPOINT --shape H W [--dynamic]
-        [--out FILE] [--opset N] [--backbone-only] [--deploy] [--no-verify]
+        [--out FILE] [--opset N] [--backbone-only] [--deploy] [--keep-bn] [--no-verify]
         [--verify-shapes B,H,W ...] [--cfg-options K=V ...]
 
 ``CHECKPOINT`` is a checkpoint of the config's model (e.g. converted with
@@ -10,14 +10,14 @@ against PyTorch with onnxruntime.
 ``--dynamic`` the batch, height and width are dynamic (33..8192 pixels, window padding computed
 in the graph); without it the file is for ``1 x 3 x H x W`` only. The export is verified with
 onnxruntime (max abs / rel error 1e-4) on the export size and, when dynamic, on other sizes that
-include non-multiples of the attention window. ``--deploy`` folds the BatchNorms first.
+include non-multiples of the attention window. The exported graph has the BatchNorms of EMO /
+EMOv2 backbones folded (``--keep-bn``: exported as BatchNormalization ops) and channels-last
+attention projections (see docs/performance.md); ``--deploy`` also folds them in the PyTorch
+model the export is verified against.
 """
 import argparse
 import os
 import os.path as osp
-import sys
-
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 #: Extra (batch, H, W) checked for dynamic exports: odd sizes, not multiples of 7 / 10 / 16.
 DYNAMIC_CHECKS = ((2, 97, 131), (1, 250, 301))
@@ -39,6 +39,8 @@ def parse_args(argv=None):
                         help='export the backbone feature maps instead of the logits')
     parser.add_argument('--deploy', action='store_true',
                         help='fold the BatchNorms (switch_to_deploy) before exporting')
+    parser.add_argument('--keep-bn', action='store_true',
+                        help='export the BatchNorms as separate ops (default: folded)')
     parser.add_argument('--no-verify', action='store_true', help='skip the onnxruntime check')
     parser.add_argument('--verify-shapes', nargs='+', default=[], metavar='B,H,W',
                         help='extra input sizes to verify, e.g. 2,97,131')
@@ -86,7 +88,7 @@ def main(argv=None):
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     h, w = args.shape
     names = export_onnx(model, out, (h, w), dynamic=args.dynamic, opset=args.opset,
-                        backbone_only=args.backbone_only)
+                        backbone_only=args.backbone_only, fold_bn=not args.keep_bn)
     print(f'Exported {out} (opset {onnx_opset(out)}, input 1x3x{h}x{w}'
           f'{", dynamic batch / height / width" if args.dynamic else ""}; outputs: {", ".join(names)})')
     if args.no_verify:
