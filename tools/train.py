@@ -3,16 +3,16 @@
 
 Usage (the flags of the upstream ``tools/train.py``)::
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--auto-scale-lr]
-        [--no-validate] [--cfg-options K=V ...] [--launcher {none,pytorch,slurm,mpi}]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--compile]
+        [--auto-scale-lr] [--no-validate] [--cfg-options K=V ...] [--launcher {none,pytorch,slurm,mpi}]
 
 Importing :mod:`emo_mm` activates its upstream shims and registers the EMO / EMOv2 backbones.
 On a machine without CUDA a distributed run uses ``gloo`` and a DDP without ``device_ids``, and
-SyncBN becomes BN in single-process or CPU runs (see :mod:`emo_mm.utils.tools`).
+SyncBN becomes BN in single-process or CPU runs (see :mod:`emo_mm.cli`).
 """
 import emo_mm  # noqa: F401  (shims + registry)
 from emo_mm.engine import check_dataset_files
-from emo_mm.utils import (apply_train_args, base_parser, build_runner, finish_distributed,
+from emo_mm.cli import (apply_train_args, base_parser, build_runner, finish_distributed,
                           load_config, parse_args)
 
 
@@ -32,6 +32,9 @@ def parse_train_args(argv=None):
         '--auto-scale-lr',
         action='store_true',
         help='scale the learning rate by the actual over the config\'s base batch size')
+    parser.add_argument(
+        '--compile', action='store_true',
+        help='torch.compile the model (opt-in: minutes of compilation first; faster steps after)')
     parser.add_argument(
         '--no-validate',
         action='store_true',

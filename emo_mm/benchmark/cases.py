@@ -10,7 +10,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from .models import DEFAULT_PEERS, default_shape, resolve_config
+from .models import DEFAULT_PEERS, resolve_config
 
 VARIANTS = ('eval', 'deploy', 'onnxruntime', 'train')
 
@@ -166,12 +166,13 @@ def build_cases(args) -> Tuple[List[Case], Dict[str, Tuple[int, int]]]:
     from mmengine.config import Config
 
     import emo_mm  # noqa: F401  (registry, upstream shims: SSD inference, checkpoint loading)
-    from emo_mm.apis import build_model_from_cfg, config_scope
+    from emo_mm.apis import build_model_from_cfg
+    from emo_mm.frameworks import framework_of, get_adapter
 
     device = torch.device(args.device)
     first_scope = None
     if args.configs:
-        first_scope = config_scope(Config.fromfile(resolve_config(args.configs[0])[1]))
+        first_scope = framework_of(Config.fromfile(resolve_config(args.configs[0])[1]))
     specs = [(s, False) for s in args.configs] + [(s, True) for s in _peer_specs(args, first_scope)]
     cases, shapes = [], {}
     onnx_dir = tempfile.mkdtemp(prefix='emo_mm_benchmark_')
@@ -180,9 +181,9 @@ def build_cases(args) -> Tuple[List[Case], Dict[str, Tuple[int, int]]]:
         cfg = Config.fromfile(path)
         if not peer:
             cfg.merge_from_dict(args.cfg_options)
-        scope = config_scope(cfg)
+        scope = framework_of(cfg)
         shape = tuple(args.shape) * (2 if len(args.shape) == 1 else 1) if args.shape \
-            else default_shape(cfg, scope)
+            else get_adapter(scope).input_shape(cfg)
         shapes[name] = shape
         if scope == 'mmpretrain' and cfg.model.get('data_preprocessor') is None \
                 and cfg.get('data_preprocessor'):

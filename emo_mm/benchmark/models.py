@@ -1,4 +1,4 @@
-"""Which models a benchmark run measures: config paths, peer names and default input sizes."""
+"""Which models a benchmark run measures: config paths and peer names."""
 import importlib
 import os.path as osp
 import re
@@ -16,17 +16,13 @@ PEER_CONFIGS = {
     'mobileone-s0': 'mmpretrain::mobileone/mobileone-s0_8xb32_in1k.py',
     'ssdlite-mobilenetv2': 'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py',
 }
-#: Peers of ``--peers auto``, per framework of the first config.
+#: Peers of ``--peers auto``, per framework of the first config (see :mod:`emo_mm.frameworks`).
 DEFAULT_PEERS = {
     'mmpretrain': ['edgenext-xxsmall', 'edgenext-xsmall', 'edgenext-small', 'mobilevit-xxsmall',
                    'mobilevit-xsmall', 'mobilevit-small', 'mobilenet-v2', 'mobileone-s0'],
     'mmdet': ['ssdlite-mobilenetv2'],
     'mmseg': [],
 }
-#: Default input size per framework (``--shape``); SSD configs use their ``input_size``.
-DEFAULT_SHAPES = {'mmpretrain': (224, 224), 'mmdet': (800, 1333), 'mmseg': (512, 512)}
-
-
 def resolve_config(spec: str) -> Tuple[str, str]:
     """``NAME=CONFIG``, a peer name, ``pkg::rel/path.py`` or a path -> ``(name, path)``.
 
@@ -62,11 +58,3 @@ def short_name(path: str) -> str:
         if re.match(r'^\d+xb\d+', part):
             return '_'.join(parts[:i]) or stem
     return stem
-
-
-def default_shape(cfg, scope: str) -> Tuple[int, int]:
-    """Input ``(H, W)`` of a config: SSD's ``input_size``, else the framework's default."""
-    if scope == 'mmdet' and 'SSD' in cfg.model.get('bbox_head', {}).get('type', ''):
-        size = cfg.get('input_size', 320)
-        return (size, size)
-    return DEFAULT_SHAPES[scope]

@@ -2,31 +2,9 @@
 import json
 import os
 import os.path as osp
-import platform
 from typing import Dict, List, Optional, Tuple
 
 from .cases import VARIANTS
-
-
-def machine_info(device: str = 'cpu') -> dict:
-    """CPU model, logical CPUs, threads and package versions (and the GPU on CUDA)."""
-    import torch
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    info = dict(cpu=cpu, logical_cpus=os.cpu_count(), python=platform.python_version(),
-                torch=torch.__version__, threads=torch.get_num_threads(), device=device)
-    if device.startswith('cuda'):
-        info['gpu'] = torch.cuda.get_device_name(torch.device(device))
-    for package in ('mmengine', 'mmpretrain', 'mmdet', 'mmseg', 'onnxruntime'):
-        try:
-            info[package] = __import__(package).__version__
-        except ImportError:
-            pass
-    return info
 
 
 def settings_text(args, shapes: Dict[str, Tuple[int, int]]) -> str:

@@ -122,8 +122,9 @@ def main(argv=None):
     import torch
 
     from emo_mm.benchmark import build_cases, measure, profile_cases, write_report
-    from emo_mm.benchmark.report import machine_info, settings_text
+    from emo_mm.benchmark.report import settings_text
     from emo_mm.benchmark.timing import summarise
+    from emo_mm.machine import machine_info
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device.startswith('cuda') and not torch.cuda.is_available():

@@ -63,7 +63,7 @@ def build(args):
     from mmengine.runner import load_checkpoint
 
     from emo_mm.apis import build_model_from_cfg
-    from emo_mm.checkpoint import checkpoint_loading
+    from emo_mm.io import checkpoint_loading
 
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
