@@ -50,7 +50,8 @@ def markdown(rows: List[dict], meta: dict) -> str:
     device = info.get('gpu', f'{info["cpu"]} ({info["logical_cpus"]} logical CPUs), {threads}')
     lines = [f'### {meta["title"]}', '',
              f'- Machine: {device}; Python {info["python"]}, torch {info["torch"]}'
-             + (f', onnxruntime {info["onnxruntime"]}' if 'onnxruntime' in info else ''),
+             + (f', onnxruntime {info["onnxruntime"]}' if 'onnxruntime' in info else '')
+             + (f'; OMP_WAIT_POLICY={info["omp_wait_policy"]}' if 'omp_wait_policy' in info else ''),
              f'- Settings: {meta["settings"]}',
              f'- Load average (1 min) at start / end: {meta["load_start"]:.2f} / {meta["load_end"]:.2f}',
              f'- Date: {meta["date"]}', f'- Command: `{meta["command"]}`', '']

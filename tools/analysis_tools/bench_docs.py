@@ -3,11 +3,16 @@ summary docs/benchmarks/summary.md, and the generated blocks of README.md ("Spee
 docs/performance.md ("Targets").
 
     python tools/analysis_tools/bench_docs.py [--only SUITE ...] [--summary-only] [--threads N]
+        [--shared]
 
 Each suite is one run of tools/analysis_tools/benchmark.py (its command is in its benchmark.md).
 ``--summary-only`` rebuilds the summary and the doc blocks from the JSON already there.
+``--shared`` (a machine other jobs load) runs with ``OMP_WAIT_POLICY=PASSIVE``: PyTorch's
+OpenMP threads then sleep instead of spinning at each barrier, without which 2-thread PyTorch
+runs 10-100x slower once other processes compete for the cores (docs/performance.md).
 """
 import argparse
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -31,9 +36,9 @@ SUITES = {
                             'Backbones, CPU batch-1 latency (2 threads, 224x224, fp32)'],
     'cpu_bs32': BACKBONES + ['--batch-size', '32', '--min-time', '1', '--repeats', '5', '--title',
                              'Backbones, CPU throughput (2 threads, batch 32, 224x224, fp32)'],
-    'cpu_cls': CONFIGS[:2] + CONFIGS[4:] + [
-        '--peers', 'edgenext-xxsmall', 'edgenext-small', '--deploy', '--batch-size', '32',
-        '--min-time', '1', '--title', 'Classifiers, CPU (2 threads, batch 32, 224x224, fp32)'],
+    'cpu_cls': CONFIGS[:2] + [
+        '--peers', 'edgenext-xxsmall', '--deploy', '--batch-size', '32', '--min-time', '1',
+        '--title', 'Classifiers (backbone + head), CPU (2 threads, batch 32, 224x224, fp32)'],
     'cpu_det': ['configs/det/ssdlite/ssdlite_emo2-1m_8xb24-600e_coco.py', '--e2e', '--batch-size',
                 '1', '--shape', '320', '--min-time', '1', '--repeats', '7', '--title',
                 'SSDLite end to end, CPU batch-1 latency (2 threads, 320x320 image to boxes)'],
@@ -45,11 +50,12 @@ SUITES = {
 }
 
 
-def run_suite(name: str, threads: int) -> None:
+def run_suite(name: str, threads: int, shared: bool) -> None:
     cmd = [sys.executable, 'tools/analysis_tools/benchmark.py'] + SUITES[name] + [
         '--threads', str(threads), '--out-dir', osp.join(OUT, name)]
+    env = dict(os.environ, OMP_WAIT_POLICY='PASSIVE') if shared else None
     print(f'[bench] {name}: {" ".join(cmd[1:])}', flush=True)
-    subprocess.run(cmd, cwd=ROOT, check=True)
+    subprocess.run(cmd, cwd=ROOT, check=True, env=env)
 
 
 def load(name: str) -> dict:
@@ -111,8 +117,9 @@ def machine_line(run: dict) -> str:
     info, meta = run['meta']['machine'], run['meta']
     return (f'Measured by `make bench` on {info["cpu"]} ({info["logical_cpus"]} logical CPUs), '
             f'{info["threads"]} threads, torch {info["torch"]}, onnxruntime '
-            f'{info.get("onnxruntime", "-")}, {meta["date"][:10]}; load average at start '
-            f'{meta["load_start"]:.1f} (a machine shared with other jobs when above ~0.5).')
+            f'{info.get("onnxruntime", "-")}, OMP_WAIT_POLICY={info.get("omp_wait_policy", "default")}, '
+            f'{meta["date"][:10]}; load average at start {meta["load_start"]:.1f} (on 2 cores: '
+            f'above ~1 means other jobs shared the machine).')
 
 
 def replace_block(path: str, tag: str, text: str) -> None:
@@ -148,10 +155,12 @@ def main(argv=None):
     parser.add_argument('--summary-only', action='store_true',
                         help='only rebuild the summary and doc blocks from the existing JSON')
     parser.add_argument('--threads', type=int, default=2, help='CPU threads (default 2)')
+    parser.add_argument('--shared', action='store_true',
+                        help='a machine loaded by other jobs: OMP_WAIT_POLICY=PASSIVE')
     args = parser.parse_args(argv)
     if not args.summary_only:
         for name in args.only or SUITES:
-            run_suite(name, args.threads)
+            run_suite(name, args.threads, args.shared)
     summarise()
 
 

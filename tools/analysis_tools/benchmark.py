@@ -141,6 +141,7 @@ def main(argv=None):
     command = 'python tools/analysis_tools/benchmark.py ' + shlex.join(
         sys.argv[1:] if argv is None else argv)
     where = info.get('gpu', f'{info["threads"]}-thread CPU')
+    info['omp_wait_policy'] = os.environ.get('OMP_WAIT_POLICY', 'default')
     meta = dict(title=args.title or f'Speed on {where}',
                 machine=info, command=command, settings=settings_text(args, shapes),
                 date=datetime.datetime.now().isoformat(' ', 'seconds'), load_start=load_start,
