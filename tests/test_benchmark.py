@@ -74,3 +74,25 @@ def test_names_and_arguments(benchmark):
         benchmark.parse_args(['--peers', 'none'])
     with pytest.raises(SystemExit):
         benchmark.parse_args([EMO2_1M, '--batch-size', '0'])
+
+
+def test_bench_docs_summary(tmp_path):
+    """make bench's summary: ratios of the same-run medians, targets marked, blocks replaced."""
+    docs = load_script('tools/analysis_tools/bench_docs.py')
+
+    def row(label, ms):
+        return dict(label=label, img_per_s=1000 / ms, ms_per_image=ms, ms_per_image_min=ms - 1,
+                    ms_per_image_max=ms + 1)
+    rows = [row('emo-1m', 12.), row('emo-1m (deploy)', 8.), row('emo-1m (onnxruntime)', 10.),
+            row('edgenext-xxsmall', 10.), row('edgenext-xxsmall (onnxruntime)', 6.)]
+    run = dict(meta={}, rows={r['label']: r for r in rows})
+    table = docs.speed_table(run, run)
+    assert '| EMO-1M (EdgeNeXt-XXS) | 8.0 (7.0-9.0) | 10.0 (9.0-11.0) | **1.25×** · **1.25×** | ' \
+        '0.60× · 0.60× | 0.83× · 0.83× |' in table
+    assert 'Targets met in this run: 2 of 6' in table
+    page = tmp_path / 'page.md'
+    page.write_text('a\n<!-- bench:speed -->\nold\n<!-- /bench:speed -->\nb\n')
+    docs.replace_block(str(page), 'bench:speed', 'new')
+    assert page.read_text() == 'a\n<!-- bench:speed -->\nnew\n<!-- /bench:speed -->\nb\n'
+    with pytest.raises(ValueError, match='markers'):
+        docs.replace_block(str(page), 'other', 'x')

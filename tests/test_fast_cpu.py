@@ -2,6 +2,7 @@
 eval and deploy form, with batch tiling), with and without the private oneDNN kernels, and only
 runs in eager float32 CPU inference."""
 import copy
+import os.path as osp
 
 import pytest
 import torch
@@ -11,21 +12,16 @@ from emo_mm.models import EMO, EMOv2
 from emo_mm.models import fast_cpu
 from emo_mm.models.fast_cpu import (is_optimized, optimize_for_cpu, restore_reference,
                                     use_private_kernels)
+from emo_mm.testing import load_script
+
+HERE = osp.dirname(osp.abspath(__file__))
 
 ARCHS = [(EMO, a) for a in ('1m', '2m', '5m', '6m')] + [(EMOv2, a) for a in ('1m', '2m', '5m', '20m')]
 
 
 def _randomised(model):
-    """Random BatchNorm statistics / affines and LayerScales of 0.5 (1e-6 would hide blocks)."""
-    torch.manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.normal_(1, 0.1)
-            m.bias.data.normal_(0, 0.1)
-        if hasattr(m, 'gamma'):
-            m.gamma.data.fill_(0.5)
+    """Random BatchNorm statistics / affines and LayerScales (the helper of test_backbones)."""
+    load_script(osp.join(HERE, 'test_backbones.py'))._randomise_bn(model)
     return model.eval()
 
 

@@ -83,6 +83,7 @@ def speed_table(bs1: dict, bs32: dict) -> str:
     lines = ['| model (peer) | batch-1 latency, ms: deploy form (min-max) | peer | '
              'deploy / peer bs1 · bs32 | onnxruntime / peer bs1 · bs32 | eval / peer bs1 · bs32 |',
              '|---|---|---|---|---|---|']
+    met = total = 0
     for ours, peer, target in PAIRS:
         mine = bs1['rows'].get(f'{ours} (deploy)')
         other = bs1['rows'].get(peer)
@@ -92,9 +93,12 @@ def speed_table(bs1: dict, bs32: dict) -> str:
         for mine_variant, peer_variant in ((' (deploy)', ''), (' (onnxruntime)', ' (onnxruntime)'),
                                            ('', '')):
             goal = 1.0 if mine_variant == '' else target
-            cells.append(' · '.join(_mark(_ratio(run, ours + mine_variant, peer + peer_variant), goal)
-                                    for run in (bs1, bs32)))
+            ratios = [_ratio(run, ours + mine_variant, peer + peer_variant) for run in (bs1, bs32)]
+            met += sum(r >= goal for r in ratios)
+            total += len(ratios)
+            cells.append(' · '.join(_mark(r, goal) for r in ratios))
         lines.append('| ' + ' | '.join(cells) + ' |')
+    lines += ['', f'Targets met in this run: {met} of {total} (bold).']
     return '\n'.join(lines)
 
 
