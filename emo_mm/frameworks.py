@@ -72,6 +72,12 @@ def _innermost_test_dataset(cfg: Config) -> dict:
     return dataset
 
 
+def _sample_meta(shape: Tuple[int, int]) -> dict:
+    """Image metas of an unscaled ``(H, W)`` input."""
+    return dict(img_shape=shape, ori_shape=shape, pad_shape=shape, batch_input_shape=shape,
+                scale_factor=(1., 1.), img_id=0)
+
+
 class Framework:
     """What one framework does its own way. Subclasses exist for the three frameworks."""
 
@@ -86,6 +92,11 @@ class Framework:
     # ---------------------------------------------------------------- models and inference
     def init_model(self, cfg: Config, checkpoint: Optional[str], device: str):
         """Build ``cfg.model`` in eval mode with the framework's API, ``checkpoint`` loaded."""
+        raise NotImplementedError
+
+    def random_sample(self, shape: Tuple[int, int], train: bool, num_classes: int):
+        """A data sample of an ``(H, W)`` input for ``mode='tensor'`` or, with ``train``, random
+        targets for ``mode='loss'`` (what benchmarks feed a model)."""
         raise NotImplementedError
 
     def inference(self, model, images):
@@ -137,6 +148,13 @@ class MMPretrain(Framework):
     name = 'mmpretrain'
     default_shape = (224, 224)
 
+    def random_sample(self, shape, train, num_classes):
+        from mmpretrain.structures import DataSample
+        sample = DataSample()
+        if train:
+            sample.set_gt_label(int(torch.randint(num_classes, ())))
+        return sample
+
     def init_model(self, cfg, checkpoint, device):
         from mmpretrain.apis import get_model
         return get_model(cfg, pretrained=checkpoint or False, device=device)
@@ -178,6 +196,18 @@ class MMPretrain(Framework):
 class MMDet(Framework):
     name = 'mmdet'
     default_shape = (800, 1333)
+
+    def random_sample(self, shape, train, num_classes):
+        from mmdet.structures import DetDataSample
+        from mmengine.structures import InstanceData
+        sample = DetDataSample(metainfo=_sample_meta(shape))
+        if train:
+            h, w = shape
+            xy = torch.rand(4, 2) * torch.tensor([w / 2, h / 2])
+            wh = torch.rand(4, 2) * torch.tensor([w / 2, h / 2]) + 8
+            sample.gt_instances = InstanceData(bboxes=torch.cat([xy, xy + wh], 1),
+                                               labels=torch.randint(num_classes, (4, )))
+        return sample
 
     def input_shape(self, cfg):
         if 'SSD' in cfg.model.get('bbox_head', {}).get('type', ''):
@@ -221,6 +251,14 @@ class MMDet(Framework):
 class MMSeg(Framework):
     name = 'mmseg'
     default_shape = (512, 512)
+
+    def random_sample(self, shape, train, num_classes):
+        from mmengine.structures import PixelData
+        from mmseg.structures import SegDataSample
+        sample = SegDataSample(metainfo=_sample_meta(shape))
+        if train:
+            sample.gt_sem_seg = PixelData(data=torch.randint(num_classes, (1, *shape)))
+        return sample
 
     def init_model(self, cfg, checkpoint, device):
         from mmseg.apis import init_model

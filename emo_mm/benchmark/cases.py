@@ -36,37 +36,6 @@ class Case:
         return self.name if self.variant in ('eval', 'train') else f'{self.name} ({self.variant})'
 
 
-def _data_samples(scope: str, batch: int, shape: Tuple[int, int], train: bool, num_classes: int):
-    """Random targets / metas for ``mode='loss'`` (train) or ``mode='tensor'``."""
-    h, w = shape
-    meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w), batch_input_shape=(h, w),
-                scale_factor=(1., 1.), img_id=0)
-    samples = []
-    for _ in range(batch):
-        if scope == 'mmpretrain':
-            from mmpretrain.structures import DataSample
-            sample = DataSample()
-            if train:
-                sample.set_gt_label(int(torch.randint(num_classes, ())))
-        elif scope == 'mmdet':
-            from mmdet.structures import DetDataSample
-            from mmengine.structures import InstanceData
-            sample = DetDataSample(metainfo=meta)
-            if train:
-                xy = torch.rand(4, 2) * torch.tensor([w / 2, h / 2])
-                wh = torch.rand(4, 2) * torch.tensor([w / 2, h / 2]) + 8
-                sample.gt_instances = InstanceData(bboxes=torch.cat([xy, xy + wh], 1),
-                                                   labels=torch.randint(num_classes, (4, )))
-        else:
-            from mmengine.structures import PixelData
-            from mmseg.structures import SegDataSample
-            sample = SegDataSample(metainfo=meta)
-            if train:
-                sample.gt_sem_seg = PixelData(data=torch.randint(num_classes, (1, h, w)))
-        samples.append(sample)
-    return samples
-
-
 def _num_classes(cfg) -> int:
     for key in ('head', 'bbox_head', 'decode_head'):
         head = cfg.model.get(key)
@@ -112,7 +81,9 @@ def make_step(core, cfg, scope: str, args, variant: str, shape, x,
     from mmengine.model import BaseModel
     full = isinstance(core, BaseModel)
     train = variant == 'train'
-    samples = _data_samples(scope, x.shape[0], shape, train, _num_classes(cfg)) if full else None
+    from emo_mm.frameworks import get_adapter
+    samples = [get_adapter(scope).random_sample(tuple(shape), train, _num_classes(cfg))
+               for _ in range(x.shape[0])] if full else None
     forward = torch.compile(core) if args.compile else core
     if train:
         def train_step():
