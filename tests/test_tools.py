@@ -167,6 +167,17 @@ def test_train_args():
     assert cfg.val_cfg == dict()
 
 
+def test_train_args_compile():
+    """--compile is opt-in: mmengine's Runner compiles the model when cfg.compile is set."""
+    cfg = load_config(train_args())
+    apply_train_args(cfg, train_args())
+    assert not cfg.get('compile')
+    apply_train_args(cfg, train_args(compile=True))
+    assert cfg.compile is True
+    assert load_script('tools/train.py').parse_train_args([str(CONFIGS / 'tiny_cls.py'),
+                                                           '--compile']).compile
+
+
 def test_train_args_errors():
     cfg = load_config(train_args())
     cfg.pop('auto_scale_lr')

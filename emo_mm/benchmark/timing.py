@@ -17,11 +17,18 @@ def _failed(case: Case, err: Exception, when: str) -> None:
     print(f'[benchmark] {case.label}: failed in {when} ({case.error})')
 
 
+#: Seconds of idling before each measurement, so that the worker threads of the previous case
+#: (onnxruntime's spin after a run; OpenMP's spin after a parallel region) are asleep again and
+#: do not take cores from the next case.
+PAUSE = 0.05
+
+
 def measure(cases: List[Case], warmup: int, repeats: int, min_time: float, device: str = 'cpu',
             batch_size: int = 1) -> None:
     """Warm up every case, then interleave the measurements (order rotated every round).
 
-    One measurement runs a case's step until ``min_time`` seconds have passed (at least once)
+    Every measurement starts after :data:`PAUSE` seconds of idling and runs a case's step until
+    ``min_time`` seconds have passed (at least once)
     and appends the mean seconds per step to ``case.seconds`` (process CPU seconds per step to
     ``case.cpu_seconds``). A case that raises is marked with its error and left out.
 
@@ -45,6 +52,7 @@ def measure(cases: List[Case], warmup: int, repeats: int, min_time: float, devic
     for r in range(repeats):
         shift = r % len(runnable) if runnable else 0
         for case in runnable[shift:] + runnable[:shift]:
+            time.sleep(PAUSE)
             steps, start, cpu_start = 0, time.perf_counter(), time.process_time()
             while True:
                 case.step()
