@@ -38,7 +38,13 @@ $(STAMP)/runtime: $(STAMP)/torch requirements/mmcv.txt requirements/runtime.txt 
 	$(PIP) install -q -r requirements/runtime.txt -r requirements/tests.txt -r requirements/export.txt -c requirements/torch.txt -c requirements/mmcv.txt
 	@touch $@
 
-$(STAMP)/emo_mm: $(STAMP)/runtime setup.py
+$(STAMP)/mim: $(STAMP)/runtime requirements/mim.txt
+	@echo "[install] 3/4 openmim (mim train / test / run emo_mm ...)"
+	$(PIP) install -q -r requirements/mim.txt -c requirements/torch.txt -c requirements/mmcv.txt -c requirements/build.txt
+	@touch $@
+
+# also links emo_mm/.mim/{configs,tools,model-index.yml} to the source tree (see setup.py)
+$(STAMP)/emo_mm: $(STAMP)/mim setup.py
 	@echo "[install] 4/4 emo_mm (editable)"
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	@touch $@
