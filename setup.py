@@ -1,16 +1,16 @@
 """emo_mm: EMO and EMOv2 backbones for mmpretrain, mmdet and mmsegmentation.
 
 As OpenMMLab packages do, the package carries ``configs/``, ``tools/`` and ``model-index.yml``
-in ``emo_mm/.mim/``, where ``mim train / test / run emo_mm ...``, mmengine's ``emo_mm::`` config
-paths and emo_mm's model names (:mod:`emo_mm.hub`) find them:
+in ``emo_mm/.mim/``, where ``mim train / test / run emo_mm ...`` and emo_mm's model names
+(:mod:`emo_mm.hub`) find them:
 
 * a wheel / ``pip install .`` gets copies (put into the build folder, the source tree is left
   alone);
-* an editable install (``pip install -e .``) gets symlinks ``emo_mm/.mim/* -> ../../*`` in the
-  source tree, so edits show at once. mim and mmengine locate a package by its distribution's
-  location (``pkg_resources``), which for a PEP 660 editable install is site-packages, not the
-  source tree; the editable wheel therefore also installs an ``.egg-link`` to the source tree,
-  found before the ``.dist-info`` (names sort first), as ``setup.py develop`` used to provide.
+* an editable install (``pip install -e .``, ``make install``) gets symlinks to the checkout,
+  made by ``tools/misc/link_mim.py`` after the install (``make install`` runs it), so edits show
+  at once. They go to ``<site-packages>/emo_mm/.mim``: mim (0.3.9, the last release) looks for
+  ``<location of the distribution>/emo_mm/.mim``, and the location of a PEP 660 editable
+  install is site-packages, not the checkout.
 """
 import os
 import os.path as osp
@@ -19,12 +19,9 @@ import shutil
 
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
-from setuptools.command.editable_wheel import editable_wheel
 
 HERE = osp.dirname(osp.abspath(__file__))
 MIM_FILES = ('configs', 'tools', 'model-index.yml')
-#: Sorts before ``emo_mm-<version>.dist-info`` (``+`` < ``-``), so pkg_resources takes it.
-EGG_LINK = 'emo_mm+develop.egg-link'
 
 
 def read_requirements(name):
@@ -47,7 +44,7 @@ def _remove(path):
 
 class BuildPyWithMim(build_py):
     """``build_py`` that copies the mim files into ``<build_lib>/emo_mm/.mim`` (not in editable
-    mode, where the symlinks of :class:`EditableWheelWithMim` serve)."""
+    mode: see the module docstring)."""
 
     def run(self):
         super().run()
@@ -64,42 +61,6 @@ class BuildPyWithMim(build_py):
                 shutil.copyfile(src, dst)
 
 
-class _AddEggLink:
-    """An editable-wheel strategy that also writes :data:`EGG_LINK` (pointing at the source
-    tree) into the wheel; everything else is delegated to setuptools' own strategy."""
-
-    def __init__(self, strategy, project_dir):
-        self.strategy, self.project_dir = strategy, project_dir
-
-    def __call__(self, wheel, files, mapping):
-        self.strategy(wheel, files, mapping)
-        wheel.writestr(EGG_LINK, self.project_dir + '\n')
-
-    def __enter__(self):
-        self.strategy.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self.strategy.__exit__(*exc)
-
-
-class EditableWheelWithMim(editable_wheel):
-    """``editable_wheel`` that links ``emo_mm/.mim/{configs,tools,model-index.yml}`` to the
-    source tree and adds the :data:`EGG_LINK` for mim / mmengine (see the module docstring)."""
-
-    def run(self):
-        mim = osp.join(HERE, 'emo_mm', '.mim')
-        os.makedirs(mim, exist_ok=True)
-        for name in MIM_FILES:
-            link = osp.join(mim, name)
-            _remove(link)
-            os.symlink(osp.join('..', '..', name), link)
-        super().run()
-
-    def _select_strategy(self, *args, **kwargs):
-        return _AddEggLink(super()._select_strategy(*args, **kwargs), HERE)
-
-
 setup(
     name='emo_mm',
     version=read_version(),
@@ -109,14 +70,18 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['emo_mm', 'emo_mm.*']),
     python_requires='>=3.9',
-    install_requires=read_requirements('torch') + read_requirements('mmcv') + read_requirements('runtime'),
+    install_requires=(read_requirements('torch') + read_requirements('mmcv') + read_requirements('runtime')
+                      + read_requirements('mim')),
     extras_require={
         'tests': read_requirements('tests'),
         'export': read_requirements('export'),
-        'deploy': read_requirements('deploy'),
         'all': read_requirements('tests') + read_requirements('export'),
     },
-    cmdclass={'build_py': BuildPyWithMim, 'editable_wheel': EditableWheelWithMim},
+    # {'': '.'}: an editable install puts the checkout on sys.path (a static .pth, as
+    # `setup.py develop` did) instead of an import hook, so that the .mim links of
+    # tools/misc/link_mim.py can sit in site-packages/emo_mm without hiding the package.
+    package_dir={'': '.'},
+    cmdclass={'build_py': BuildPyWithMim},
     license='Apache-2.0',
     zip_safe=False,
 )
