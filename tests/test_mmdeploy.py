@@ -2,10 +2,9 @@
 mmdeploy's ``torch2onnx`` and its onnxruntime backend (``tools/deployment/mmdeploy_onnx.py``),
 with outputs equal to PyTorch's; and the mmdeploy shim of :mod:`emo_mm.compat_deploy`.
 
-The models have random weights with random backbone BN statistics (so that folding changes the
-weights), drawn so that the features keep their scale through the layers, and, for the detector,
-random classification biases (so that boxes of distinct scores pass the score threshold). The input is noise: on a photograph's flat regions a
-random model gives many boxes of equal score, and which of them survive the top-k is arbitrary.
+The models have random weights (``tests/helpers/random_weights.py``). The input is noise: on a
+photograph's flat regions a random model gives many boxes of equal score, and which of them
+survive the top-k is arbitrary.
 """
 import importlib.util
 
@@ -13,6 +12,8 @@ import pytest
 import torch
 
 from emo_mm.testing import load_script
+
+random_checkpoint = load_script('tests/helpers/random_weights.py').random_checkpoint
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec('mmdeploy') is None,
                                 reason='mmdeploy is not installed (make install-deploy)')
@@ -31,37 +32,6 @@ def noise_image(tmp_path_factory):
     path = str(tmp_path_factory.mktemp('img') / 'noise.png')
     mmcv.imwrite(np.random.RandomState(0).randint(0, 256, (240, 320, 3), np.uint8), path)
     return path
-
-
-def random_checkpoint(config, path):
-    """A checkpoint of ``config``'s model: random weights, BN statistics and head biases."""
-    from mmengine.config import Config
-
-    from emo_mm.apis import build_model_from_cfg
-    cfg = Config.fromfile(config)
-    cfg.model.backbone.init_cfg = None
-    model = build_model_from_cfg(cfg)
-    generator = torch.Generator().manual_seed(0)
-    for module in model.modules():  # variance-preserving: PyTorch's default init makes the
-        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):  # deep features vanish
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity='relu',
-                                          generator=generator)
-    for name, param in model.backbone.named_parameters():
-        if name.endswith('ls.gamma'):  # EMOv2's LayerScale starts at 1e-6 (also without skip)
-            param.data.uniform_(0.5, 1.5, generator=generator)
-    for module in model.backbone.modules():  # (random statistics in the heads kill features)
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.normal_(0, 0.2, generator=generator)
-            module.running_var.uniform_(0.5, 2, generator=generator)
-            module.weight.data.uniform_(0.5, 1.5, generator=generator)
-            module.bias.data.normal_(0, 0.2, generator=generator)
-    head = getattr(model, 'bbox_head', None)
-    if head is not None:
-        for branch in head.cls_convs:
-            last = [m for m in branch.modules() if isinstance(m, torch.nn.Conv2d)][-1]
-            last.bias.data.normal_(0, 1, generator=generator)
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
-    return str(path)
 
 
 @pytest.mark.slow
