@@ -3,7 +3,7 @@
 * model names: mmpretrain's ``list_models`` / ``get_model`` / ``init_model`` /
   ``inference_model`` / ``ImageClassificationInferencer``, mmdet's ``DetInferencer`` and mmseg's
   ``MMSegInferencer`` with emo_mm names (:mod:`emo_mm.hub`);
-* mim: ``mim train / test / run emo_mm ...`` from another directory, bare config names and a
+* mim: ``mim run / train / test emo_mm ...`` from another directory, bare config names and a
   2-process CPU run, on a wheel install (``.mim`` copies); the editable-install layout
   (``tools/misc/link_mim.py``);
 * mmpretrain's, mmdet's and mmseg's own ``tools/train.py`` / ``test.py`` (from their installed
@@ -190,14 +190,20 @@ def test_wheel_ships_configs_tools_and_model_index(wheel_site):
 
 
 @pytest.mark.slow
-def test_mim_train_test_and_run_from_another_directory(wheel_site, toy_data, tmp_path):
-    env = dict(PYTHONPATH=str(wheel_site), EMO_MM_TOY_DATA=str(toy_data))
+def test_mim_run_train_and_test_from_another_directory(wheel_site, tmp_path):
+    env = dict(PYTHONPATH=str(wheel_site), EMO_MM_TOY_DATA=str(tmp_path / 'toy'))
+    shipped = wheel_site / 'emo_mm' / '.mim'
+    out = run(mim_command() + ['run', 'emo_mm', 'make_toy_data', '--out', tmp_path / 'toy',
+                               '--tasks', 'cls', '--cls-size', '32', '--cls-train-per-class', '2',
+                               '--cls-val-per-class', '1'], cwd=tmp_path, **env)
+    assert f'Use the script {shipped / "tools/dataset_converters/make_toy_data.py"}' in out
+    assert len(list((tmp_path / 'toy' / 'cls' / 'train').rglob('*.png'))) == 10
+
     work_dir = tmp_path / 'work'
     config = 'emo2-1m_toy-cls.py'  # a bare name: mim finds it in emo_mm/.mim/configs
     out = run(mim_command() + ['train', 'emo_mm', config, '--launcher', 'pytorch', '--gpus', '2',
                                '--work-dir', work_dir, '--cfg-options', 'train_cfg.max_epochs=1',
                                *TRAIN_ONLY], cwd=tmp_path, **env)
-    shipped = wheel_site / 'emo_mm' / '.mim'
     assert f'will use {shipped / "configs/cls/toy" / config} instead' in out
     assert 'torch.distributed.launch --nproc_per_node=2' in out
     assert out.count('distributed run on CPU with backend "gloo"') == 2  # both ranks
@@ -205,16 +211,9 @@ def test_mim_train_test_and_run_from_another_directory(wheel_site, toy_data, tmp
 
     out = run(mim_command() + ['test', 'emo_mm', config, '--checkpoint', work_dir / 'epoch_1.pth',
                                '--work-dir', tmp_path / 'test', '--cfg-options',
-                               *no_workers('test')],
-              cwd=tmp_path, **env)
+                               *no_workers('test')], cwd=tmp_path, **env)
     assert re.search(r'Epoch\(test\) \[1/1\]\s+accuracy/top1: [\d.]+', out)
     assert 'Testing finished successfully' in out
-
-    out = run(mim_command() + ['run', 'emo_mm', 'get_flops',
-                               shipped / 'configs/cls/toy' / config, '--shape', '64', '64'],
-              cwd=tmp_path, **env)
-    assert f'Use the script {shipped / "tools/analysis_tools/get_flops.py"}' in out
-    assert re.search(r'Params: [\d,]+', out)
 
 
 def test_editable_install_links_mim_files_to_the_checkout(tmp_path, wheel_site):
@@ -313,3 +312,12 @@ def test_image_demo_rejects_unknown_models_and_missing_files(photo, tmp_path):
         demo.main([photo, 'emo-3m'])
     with pytest.raises(SystemExit):
         demo.main([str(tmp_path / 'missing.jpg'), 'emo2-1m_8xb128_in1k'])
+
+
+def test_hub_examples_run():
+    import doctest
+
+    from emo_mm.testing import single_thread
+    with single_thread():
+        result = doctest.testmod(hub, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -25,7 +25,7 @@ from typing import List
 
 import emo_mm  # noqa: F401  (shims, registry, model names)
 from emo_mm import hub
-from emo_mm.apis import FRAMEWORK_SCOPES, config_scope
+from emo_mm.frameworks import FRAMEWORKS, framework_of
 
 
 def parse_args(argv=None):
@@ -51,12 +51,12 @@ def resolve_model(model: str):
     """``(config path, framework)`` of a config file or an emo_mm model name."""
     from mmengine.config import Config
     if osp.isfile(model):
-        return model, config_scope(Config.fromfile(model))
-    for framework in FRAMEWORK_SCOPES:
+        return model, framework_of(Config.fromfile(model))
+    for framework in FRAMEWORKS:
         config = hub.find_model(model, framework)
         if config is not None:
             return config, framework
-    names = ', '.join(n for f in FRAMEWORK_SCOPES for n in hub.model_names(f))
+    names = ', '.join(n for f in FRAMEWORKS for n in hub.model_names(f))
     raise ValueError(f'{model!r} is neither a config file nor an emo_mm model name. '
                      f'Valid names: {names}')
 
