@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import re
 import sys
 from importlib import metadata
 from urllib.parse import unquote, urlparse
@@ -51,9 +52,14 @@ def link_mim(site_dir=None) -> str:
         RuntimeError: emo_mm is not installed there, or not editable from this checkout.
     """
     dists = metadata.distributions(path=[site_dir]) if site_dir else metadata.distributions()
-    dist = next((d for d in dists if d.metadata['Name'] == 'emo_mm'), None)
+    dist = next((d for d in dists
+                 if re.sub(r'[-_.]+', '_', d.metadata['Name']).lower() == 'emo_mm'), None)
     if dist is None:
         raise RuntimeError(f'emo_mm is not installed in {site_dir or sys.path}')
+    in_repo = osp.join(CHECKOUT, 'emo_mm', '.mim')
+    if osp.realpath(str(dist.locate_file(''))) == osp.realpath(CHECKOUT):
+        _link(in_repo, osp.join('..', '..'))  # a legacy `setup.py develop` install: located here
+        return in_repo
     checkout = editable_checkout(dist)
     if checkout != osp.realpath(CHECKOUT):
         raise RuntimeError(f'emo_mm in {dist.locate_file("")} is not an editable install of '
@@ -63,7 +69,7 @@ def link_mim(site_dir=None) -> str:
         raise RuntimeError(f'{package} holds a regular install of emo_mm: not touching it')
     mim = osp.join(package, '.mim')
     _link(mim, CHECKOUT)
-    _link(osp.join(CHECKOUT, 'emo_mm', '.mim'), osp.join('..', '..'))
+    _link(in_repo, osp.join('..', '..'))
     return mim
 
 
