@@ -40,7 +40,7 @@ $(STAMP)/runtime: $(STAMP)/torch requirements/mmcv.txt requirements/runtime.txt 
 	@touch $@
 
 $(STAMP)/mim: $(STAMP)/runtime requirements/mim.txt
-	@echo "[install] 3/4 openmim (mim train / test / run emo_mm ...)"
+	@echo "[install] 3/4 (cont.) openmim: mim train / test / run emo_mm ..."
 	$(PIP) install -q -r requirements/mim.txt -c requirements/torch.txt -c requirements/mmcv.txt -c requirements/build.txt
 	@touch $@
 

@@ -93,7 +93,7 @@ def find_model(name: str, framework: str) -> Optional[str]:
 
 
 # -------------------------------------------------------------------------------- mmpretrain
-_registered: Dict[str, bool] = {}
+_registered: Dict[str, type] = {}  # framework -> the ModelHub class our names are in
 
 
 def _register_in_mmpretrain(model_module) -> None:
