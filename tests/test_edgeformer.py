@@ -225,6 +225,20 @@ def test_with_cp_same_gradients():
         assert torch.allclose(a.grad, b.grad, rtol=1e-4, atol=1e-6), name
 
 
+def test_deploy_folds_norms_with_the_same_outputs():
+    model = _randomise(EdgeFormer(TINY, out_indices=(0, 1, 2, 3, 4), final_conv=True)).eval()
+    x = torch.randn(2, 3, 72, 56)
+    with torch.no_grad():
+        expected = model(x)
+        bns = sum(isinstance(m, _BatchNorm) for m in model.modules())
+        model.switch_to_deploy()
+        # left: the two pre-norms of every ParC block and the BN before each proj_out
+        assert sum(isinstance(m, _BatchNorm) for m in model.modules()) == 2 * 4 + 3 < bns
+        assert model(x[:1])[0].shape[0] == 1  # batch 1 runs (no BN left in the attention)
+        for a, b in zip(expected, model(x)):
+            assert torch.allclose(b, a, rtol=1e-4, atol=1e-5 * a.abs().max().item())
+
+
 def test_official_init():
     model = EdgeFormer('xs')
     kernel = model.stage2[1].blocks[0].hw.conv1.weight  # K = 32: U(+-1/sqrt(32))

@@ -11,7 +11,8 @@ from torch.utils.checkpoint import checkpoint
 
 from emo_mm.registry import MODELS
 from ..layers import ConvNormAct
-from ..layers.parc import PARC_NORM_EPS, MobileNetV2Block, ParCFusionBlock
+from ..layers.norm_act import fold_bn_before_pointwise_conv
+from ..layers.parc import PARC_NORM_EPS, MobileNetV2Block, ParCBlock, ParCFusionBlock
 from .base import EMOBackboneBase
 
 NUM_LEVELS = 5
@@ -235,6 +236,22 @@ class EdgeFormer(BaseModule):
             if level in self.out_indices:
                 outs.append(x)
         return tuple(outs)
+
+    def switch_to_deploy(self) -> None:
+        """Fold BatchNorms into the adjacent convs for inference (in place; call in eval mode).
+
+        Folds the BN of every conv-norm unit (stem, MobileNetV2 blocks, fusion frames, channel
+        attention, expansion conv) and each FFN pre-norm into the FFN's first 1x1 conv. The
+        pre-norms of the circular convs and the BN before the grouped ``proj_out`` stay. Outputs
+        are unchanged up to float rounding. The folded form is meant for inference and export;
+        checkpoints keep the train form (the official layout).
+        """
+        for module in self.modules():
+            if isinstance(module, ConvNormAct):
+                module.switch_to_deploy()
+            elif isinstance(module, ParCBlock) and isinstance(module.ffn.norm, _BatchNorm):
+                module.ffn.fc1 = fold_bn_before_pointwise_conv(module.ffn.norm, module.ffn.fc1)
+                module.ffn.norm = nn.Identity()
 
     # ------------------------------------------------------------------ training behaviour
     def _freeze_stages(self) -> None:

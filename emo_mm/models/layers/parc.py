@@ -218,7 +218,8 @@ class BNSqueezeExcite(nn.Module):
         self.gate = nn.Hardsigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.reduce.norm.training and x.shape[0] == 1:
+        norm = self.reduce.norm  # an Identity once folded (deploy)
+        if isinstance(norm, nn.BatchNorm2d) and norm.training and x.shape[0] == 1:
             raise ValueError('EdgeFormer channel attention normalises one pooled vector per image '
                              'with BatchNorm: training needs >= 2 images per batch (per GPU), or '
                              'norm_eval=True in the backbone')
