@@ -38,8 +38,6 @@ import torch
 
 from emo_mm.checkpoint import CheckpointError, unwrap_state_dict
 
-#: Official top-level prefixes of the det / seg heads, which no mmdet / mmseg module matches.
-OFFICIAL_HEAD_PREFIXES = ('extra_layers.', 'ssd_heads.', 'seg_head.', 'aux_head.')
 ALIAS = 'residual.'
 ALIASED = 'layer_5.0.'
 MV2_UNITS = {'expand': 'exp_1x1', 'dw': 'conv_3x3', 'project': 'red_1x1'}
