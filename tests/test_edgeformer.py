@@ -20,7 +20,7 @@ from mmengine.registry import DefaultScope
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import emo_mm  # noqa: F401  (registers the backbones and applies the upstream shims)
-from emo_mm.checkpoint import CheckpointError
+from emo_mm.io import CheckpointError
 from emo_mm.models import EdgeFormer
 from emo_mm.models.converters import (detect_edgeformer_arch, edgeformer_mmpretrain_to_official,
                                       edgeformer_official_to_mmpretrain)
@@ -439,7 +439,7 @@ def _tiny_batch(scope, num_classes):
 @pytest.mark.parametrize('rel_path', CONFIGS, ids=[osp.basename(c) for c in CONFIGS])
 def test_config_builds_and_trains_one_step(rel_path):
     from emo_mm.apis import build_model_from_cfg
-    from emo_mm.utils import revert_sync_bn
+    from emo_mm.cli import revert_sync_bn
     cfg = _load(rel_path)
     scope = cfg.default_scope
     backbone = cfg.model.backbone

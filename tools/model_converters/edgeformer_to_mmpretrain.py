@@ -12,7 +12,7 @@ converted file again gives the same file.
 """
 import argparse
 
-from emo_mm.checkpoint import load_checkpoint_file, save_checkpoint_atomic
+from emo_mm.io import load_checkpoint_file, save_checkpoint_atomic
 from emo_mm.models.converters import (detect_edgeformer_arch, edgeformer_mmpretrain_to_official,
                                       edgeformer_official_to_mmpretrain)
 

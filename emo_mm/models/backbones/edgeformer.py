@@ -9,10 +9,13 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
+from emo_mm.io import CheckpointError
 from emo_mm.registry import MODELS
+from ..archs import EDGEFORMER_ARCHS
 from ..layers import ConvNormAct
 from ..layers.norm_act import fold_bn_before_pointwise_conv
 from ..layers.parc import PARC_NORM_EPS, MobileNetV2Block, ParCBlock, ParCFusionBlock
+from ..pretrained import load_pretrained
 from .base import EMOBackboneBase
 
 NUM_LEVELS = 5
@@ -79,20 +82,7 @@ class EdgeFormer(BaseModule):
         (1, 128, 16, 20)
         (1, 160, 8, 10)
     """
-    arch_zoo: Dict[str, dict] = {
-        'xs': dict(stem_channels=16, stem_kernel_size=3, mv2_channels=[32, 64], mv2_depths=[1, 3],
-                   stage_channels=[96, 128, 160], parc_channels=[96, 128, 160],
-                   ffn_channels=[192, 256, 320], parc_depths=[2, 3, 2],
-                   meta_kernel_sizes=[32, 16, 8], fusion='add', final_channels=640),
-        's': dict(stem_channels=16, stem_kernel_size=3, mv2_channels=[32, 64], mv2_depths=[1, 3],
-                  stage_channels=[96, 128, 160], parc_channels=[192, 256, 320],
-                  ffn_channels=[384, 512, 640], parc_depths=[2, 4, 3],
-                  meta_kernel_sizes=[32, 16, 8], fusion='concat', final_channels=640),
-        'h': dict(stem_channels=48, stem_kernel_size=5, mv2_channels=[96, 144], mv2_depths=[1, 3],
-                  stage_channels=[216, 288, 432], parc_channels=[324, 432, 432],
-                  ffn_channels=[648, 864, 864], parc_depths=[3, 9, 3],
-                  meta_kernel_sizes=[32, 16, 8], fusion='concat', final_channels=960),
-    }
+    arch_zoo: Dict[str, dict] = EDGEFORMER_ARCHS
     arch_keys = ('stem_channels', 'stem_kernel_size', 'mv2_channels', 'mv2_depths',
                  'stage_channels', 'parc_channels', 'ffn_channels', 'parc_depths',
                  'meta_kernel_sizes', 'fusion', 'final_channels')
@@ -196,7 +186,6 @@ class EdgeFormer(BaseModule):
     def init_weights(self) -> None:
         """Load ``Pretrained`` weights with checks (converted EdgeFormer files), or apply the other
         init configs."""
-        from emo_mm.checkpoint import CheckpointError, load_pretrained
         if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
             path = self.init_cfg['checkpoint']
             hint = (f'Convert an official EdgeFormer / ParC-Net checkpoint first:\n  python '

@@ -36,7 +36,10 @@ from typing import Dict, List, Tuple
 
 import torch
 
-from emo_mm.checkpoint import CheckpointError, unwrap_state_dict
+from emo_mm.io import CheckpointError
+from emo_mm.registry import MODELS
+from ..archs import EDGEFORMER_ARCHS
+from .common import unwrap_state_dict
 
 ALIAS = 'residual.'
 ALIASED = 'layer_5.0.'
@@ -55,18 +58,13 @@ PARC_PREFIXES = {'hw.norm.': 'pre_Norm_1.', 'wh.norm.': 'pre_Norm_2.', 'ffn.norm
                  'ca.expand.norm.': 'ca.fc.4.'}
 
 
-def _zoo() -> Dict[str, dict]:
-    from ..backbones.edgeformer import EdgeFormer
-    return EdgeFormer.arch_zoo
-
-
 def _signature(stem: int, widths: List[int], depths: List[int]) -> Tuple:
     return stem, tuple(widths), tuple(depths)
 
 
 def _known() -> Dict[Tuple, str]:
     return {_signature(a['stem_channels'], a['parc_channels'], a['parc_depths']): name
-            for name, a in _zoo().items()}
+            for name, a in EDGEFORMER_ARCHS.items()}
 
 
 def _arch_of(sd: Dict[str, torch.Tensor], stem_key: str, width_keys: List[str],
@@ -104,12 +102,13 @@ def detect_edgeformer_arch(state_dict: Dict[str, torch.Tensor]) -> str:
 
 
 def _expected(arch: str) -> 'OrderedDict[str, torch.Size]':
-    """emo_mm classifier keys and shapes of ``arch`` (built on the meta device: no memory)."""
-    from ..backbones.edgeformer import EdgeFormer
+    """emo_mm classifier keys and shapes of ``arch``: those of the registered backbone, built on
+    the meta device (no memory; looked up in the registry, which keeps the models out of the
+    converters' imports)."""
     with torch.device('meta'):
-        backbone = EdgeFormer(arch, final_conv=True)
+        backbone = MODELS.build(dict(type='EdgeFormer', arch=arch, final_conv=True))
     shapes = OrderedDict((f'backbone.{k}', v.shape) for k, v in backbone.state_dict().items())
-    classes, width = 1000, _zoo()[arch]['final_channels']
+    classes, width = 1000, EDGEFORMER_ARCHS[arch]['final_channels']
     shapes['head.fc.weight'], shapes['head.fc.bias'] = torch.Size((classes, width)), torch.Size((classes, ))
     return shapes
 
@@ -156,7 +155,7 @@ def _official_shape(key: str, shape: torch.Size) -> torch.Size:
 
 def _table(arch: str) -> 'OrderedDict[str, Tuple[str, torch.Size, torch.Size]]':
     """``{emo_mm key: (official key, emo_mm shape, official shape)}`` of ``arch``."""
-    depths = _zoo()[arch]['parc_depths']
+    depths = EDGEFORMER_ARCHS[arch]['parc_depths']
     table = OrderedDict()
     for key, shape in _expected(arch).items():
         official = _official_name(key, depths)
@@ -216,7 +215,7 @@ def edgeformer_official_to_mmpretrain(checkpoint: dict, backbone_only: bool = Fa
             mis-shaped keys (each named).
 
     Example:
-        >>> from emo_mm.checkpoint import load_checkpoint_file
+        >>> from emo_mm.io import load_checkpoint_file
         >>> official = load_checkpoint_file('checkpoint_ema_avg.pt')  # doctest: +SKIP
         >>> sd = edgeformer_official_to_mmpretrain(official)  # doctest: +SKIP
         >>> sorted({k.split('.')[0] for k in sd})  # doctest: +SKIP
