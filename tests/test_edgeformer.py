@@ -175,6 +175,7 @@ def test_square_and_other_sizes_and_output_stride_16():
     (dict(frozen_stages=5), 'frozen_stages must be an int in -1..4'),
     (dict(output_stride=8), r'output_stride must be one of \(32, 16\)'),
     (dict(drop_rate=1.), r'drop_rate must be in \[0, 1\)'),
+    (dict(final_conv=True, out_indices=(2, 3)), 'final_conv applies to level 4'),
 ])
 def test_invalid_arguments(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):

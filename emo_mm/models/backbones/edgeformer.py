@@ -106,6 +106,9 @@ class EdgeFormer(BaseModule):
         self.out_indices = EMOBackboneBase._parse_out_indices(out_indices)
         if output_stride not in OUTPUT_STRIDES:
             raise ValueError(f'output_stride must be one of {OUTPUT_STRIDES}, got {output_stride!r}')
+        if final_conv and NUM_LEVELS - 1 not in self.out_indices:
+            raise ValueError(f'final_conv applies to level {NUM_LEVELS - 1}: out_indices must '
+                             f'include it, got {self.out_indices}')
         if not 0 <= drop_rate < 1:
             raise ValueError(f'drop_rate must be in [0, 1), got {drop_rate}')
         if not isinstance(frozen_stages, int) or not -1 <= frozen_stages < NUM_LEVELS:
