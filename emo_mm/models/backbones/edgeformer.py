@@ -215,6 +215,8 @@ class EdgeFormer(BaseModule):
         if x.dim() != 4 or x.shape[1] != 3 or x.shape[0] == 0:
             raise ValueError(f'EdgeFormer expects a non-empty (N, 3, H, W) input, got shape '
                              f'{tuple(x.shape)}')
+        if x.is_cpu:  # oneDNN's convs are faster on NHWC data (as in EMO)
+            x = x.contiguous(memory_format=torch.channels_last)
         outs = []
         checkpointed = self.with_cp and self.training and torch.is_grad_enabled()
         for level in range(self.out_indices[-1] + 1):
