@@ -29,13 +29,14 @@ import functools
 import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
-from .compat import _on_import
+from .compat import on_import
+from .frameworks import FRAMEWORKS, get_adapter
 
 __all__ = ['index_root', 'model_names', 'find_model', 'register']
 
 INDEX_FILE = 'model-index.yml'
 #: Config folder (relative to :func:`index_root`) of each framework's models.
-TASK_FOLDERS = {'mmpretrain': 'configs/cls/', 'mmdet': 'configs/det/', 'mmseg': 'configs/seg/'}
+TASK_FOLDERS = {framework: get_adapter(framework).config_folder for framework in FRAMEWORKS}
 
 
 def index_root() -> str:
@@ -136,8 +137,8 @@ def _register_in_inferencers(infer_module) -> None:
 def register() -> None:
     """Register the names now if the upstream modules are imported, else right after their
     import (runs when this module is imported, i.e. by ``import emo_mm``)."""
-    _on_import('mmpretrain.apis.model', _register_in_mmpretrain)
-    _on_import('mmengine.infer.infer', _register_in_inferencers)
+    on_import('mmpretrain.apis.model', _register_in_mmpretrain)
+    on_import('mmengine.infer.infer', _register_in_inferencers)
 
 
 register()

@@ -1,6 +1,6 @@
 """mmdeploy: SSDLite-EMOv2-1M and SegFormer-EMOv2-1M in deploy form (BNs folded) through
 mmdeploy's ``torch2onnx`` and its onnxruntime backend (``tools/deployment/mmdeploy_onnx.py``),
-with outputs equal to PyTorch's; and the mmdeploy shim of :mod:`emo_mm.compat_deploy`.
+with outputs equal to PyTorch's; and the ``mmdeploy_export`` shim of :mod:`emo_mm.compat`.
 
 The models have random weights (``tests/helpers/random_weights.py``). The input is noise: on a
 photograph's flat regions a random model gives many boxes of equal score, and which of them
@@ -23,6 +23,17 @@ MODELS = {
     'detection': 'configs/det/ssdlite/ssdlite_emo2-1m_8xb24-600e_coco.py',
     'segmentation': 'configs/seg/segformer/segformer_emo2-1m_4xb8-160k_ade20k-512x512.py',
 }
+
+
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """mmdeploy's export sets mmengine's process-wide default scope (to mmdet / mmseg); drop the
+    scopes it created so that later tests see the scope they had before."""
+    from mmengine.registry import DefaultScope
+    before = set(DefaultScope._instance_dict)
+    yield
+    for name in set(DefaultScope._instance_dict) - before:
+        del DefaultScope._instance_dict[name]
 
 
 @pytest.fixture(scope='module')
@@ -59,7 +70,7 @@ def test_shim_makes_mmdeploy_use_the_torchscript_exporter(tmp_path, monkeypatch)
     import onnx
     from mmdeploy.apis.onnx import export
 
-    from emo_mm import compat_deploy
+    from emo_mm import compat
 
     class CustomOp(torch.autograd.Function):  # an ONNX custom op, as mmdeploy's NMS
 
@@ -76,7 +87,7 @@ def test_shim_makes_mmdeploy_use_the_torchscript_exporter(tmp_path, monkeypatch)
         def forward(self, x):
             return CustomOp.apply(x) + 1
 
-    assert compat_deploy.needed()
+    assert 'mmdeploy_export' in compat.active_shims()
     args = (torch.rand(1, 3, 8, 8), )
     export(Model(), args, str(tmp_path / 'ok'), backend='onnxruntime', optimize=False)
     ops = [node.op_type for node in onnx.load(str(tmp_path / 'ok.onnx')).graph.node]
@@ -85,6 +96,6 @@ def test_shim_makes_mmdeploy_use_the_torchscript_exporter(tmp_path, monkeypatch)
     calls = []
     monkeypatch.setattr(torch.onnx, 'export', lambda *a, **kw: calls.append(kw))
     export(Model(), args, str(tmp_path / 'a'), backend='onnxruntime', optimize=False)
-    with compat_deploy.disabled():
+    with compat.disabled('mmdeploy_export'):
         export(Model(), args, str(tmp_path / 'b'), backend='onnxruntime', optimize=False)
     assert [kw.get('dynamo', 'default (True)') for kw in calls] == [False, 'default (True)']
