@@ -54,7 +54,7 @@ def init_model(config: Union[str, Config],
         cfg_options (dict, optional): Overrides merged into the config. Defaults to None.
 
     Returns:
-        nn.Module: The model; ``model.cfg`` is its config. On the CPU, its EMO / EMOv2
+        nn.Module: The model; ``model.cfg`` is its config. On the CPU, its emo_mm
         backbone runs the inference fast path (:func:`emo_mm.models.fast_cpu.optimize_for_cpu`).
 
     Raises:
@@ -71,10 +71,9 @@ def init_model(config: Union[str, Config],
         raise FileNotFoundError(f'Checkpoint file not found: {checkpoint!r}')
     model = adapter.init_model(cfg, checkpoint, device)
     model.cfg = cfg
-    if str(device).startswith('cpu'):  # the CPU inference fast path of EMO / EMOv2 backbones
-        from .models.backbones.base import EMOBackboneBase
-        from .models.fast_cpu import optimize_for_cpu
-        if any(isinstance(m, EMOBackboneBase) for m in model.modules()):
+    if str(device).startswith('cpu'):  # the CPU inference fast path of emo_mm backbones
+        from .models.fast_cpu import emo_backbones, optimize_for_cpu
+        if emo_backbones(model):
             optimize_for_cpu(model.eval())
     return model
 

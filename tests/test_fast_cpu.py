@@ -109,9 +109,21 @@ def test_only_eager_cpu_float32_inference():
 def test_arguments_and_restore():
     with pytest.raises(ValueError, match='eval-mode'):
         optimize_for_cpu(EMO(arch='1m'))
-    with pytest.raises(ValueError, match='no EMO / EMOv2 backbone'):
+    with pytest.raises(ValueError, match='no emo_mm backbone'):
         optimize_for_cpu(nn.Sequential(nn.Conv2d(3, 3, 1)).eval())
     model = optimize_for_cpu(EMO(arch='1m').eval())
     assert type(model).__name__ == 'FastEMO' and isinstance(model, EMO)
     restore_reference(model)
     assert type(model) is EMO and not is_optimized(model)
+
+
+def test_edgeformer_units_get_the_fast_forward():
+    """Other emo_mm backbones built from ConvNormAct (EdgeFormer) get its fast forward too."""
+    from emo_mm.models import EdgeFormer
+    reference = _randomised(EdgeFormer(arch='xs', out_indices=(2, 3, 4)))
+    fast = optimize_for_cpu(copy.deepcopy(reference), deploy=True)
+    assert is_optimized(fast) and type(fast) is EdgeFormer  # no EdgeFormer-specific tiling
+    x = torch.randn(1, 3, 128, 128)
+    with torch.no_grad():
+        for a, b in zip(fast(x), reference(x)):
+            assert torch.allclose(a, b, rtol=1e-5, atol=1e-5 * b.abs().max().item())

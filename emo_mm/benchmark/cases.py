@@ -102,9 +102,6 @@ def make_step(core, cfg, scope: str, args, variant: str, shape, x,
     return infer
 
 
-def _has_emo(model) -> bool:
-    from emo_mm.models.backbones.base import EMOBackboneBase
-    return any(isinstance(m, EMOBackboneBase) for m in model.modules())
 
 
 def _prepare(model, variant: str, args, device) -> None:
@@ -112,9 +109,9 @@ def _prepare(model, variant: str, args, device) -> None:
     model.train(variant == 'train')
     if variant == 'deploy':
         model.backbone.switch_to_deploy()
+    from emo_mm.models.fast_cpu import emo_backbones, optimize_for_cpu
     if variant in ('eval', 'deploy') and device.type == 'cpu' and not args.no_fast_cpu \
-            and _has_emo(model):
-        from emo_mm.models.fast_cpu import optimize_for_cpu
+            and emo_backbones(model):
         optimize_for_cpu(model)
     if args.channels_last:
         model.to(memory_format=torch.channels_last)

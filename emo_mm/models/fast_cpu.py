@@ -49,7 +49,7 @@ from .layers import (ConvNormAct, GridWindowAttention, HybridWindowAttention,
 from .layers.attention import partition_heads
 
 __all__ = ['optimize_for_cpu', 'restore_reference', 'is_optimized', 'use_private_kernels',
-           'PRIVATE_KERNELS']
+           'emo_backbones', 'PRIVATE_KERNELS']
 
 #: Torch versions whose private oneDNN entry points were checked with this module.
 _PRIVATE_TORCH = ((2, 1), (2, 15))
@@ -276,27 +276,38 @@ def widest_activation(backbone: EMOBackboneBase) -> float:
     return widest
 
 
+def emo_backbones(model: nn.Module) -> list:
+    """The emo_mm backbones in ``model``: modules with an ``arch_zoo`` and ``switch_to_deploy``
+    (EMO, EMOv2, EdgeFormer)."""
+    return [m for m in model.modules() if hasattr(m, 'arch_zoo') and hasattr(m, 'switch_to_deploy')
+            and type(m).__module__.startswith('emo_mm.')]
+
+
 def optimize_for_cpu(model: nn.Module, deploy: bool = False) -> nn.Module:
     """Give every EMO / EMOv2 unit of ``model`` its CPU fast forward (in place).
+
+    Other emo_mm backbones built from the same units (e.g. EdgeFormer's :class:`ConvNormAct`)
+    get the fast forward of those units.
 
     Args:
         model (nn.Module): A backbone, or any model holding one (classifier, detector,
             segmentor), in eval mode.
-        deploy (bool): Fold the BatchNorms first (``switch_to_deploy()`` of each EMO / EMOv2
+        deploy (bool): Fold the BatchNorms first (``switch_to_deploy()`` of each emo_mm
             backbone). Defaults to False.
 
     Returns:
         nn.Module: ``model`` itself.
 
     Raises:
-        ValueError: ``model`` is in training mode, or holds no EMO / EMOv2 backbone.
+        ValueError: ``model`` is in training mode, or holds no emo_mm backbone.
     """
     if model.training:
         raise ValueError('optimize_for_cpu rewrites an eval-mode model: call model.eval() first '
                          '(training always uses the reference forwards)')
-    backbones = [m for m in model.modules() if isinstance(m, EMOBackboneBase)]
+    backbones = emo_backbones(model)
     if not backbones:
-        raise ValueError(f'{type(model).__name__} holds no EMO / EMOv2 backbone to optimise')
+        raise ValueError(f'{type(model).__name__} holds no emo_mm backbone (EMO, EMOv2, '
+                         'EdgeFormer) to optimise')
     if deploy:
         for backbone in backbones:
             backbone.switch_to_deploy()
