@@ -122,8 +122,9 @@ def machine_line(run: dict) -> str:
     return (f'Measured by `make bench` on {info["cpu"]} ({info["logical_cpus"]} logical CPUs), '
             f'{info["threads"]} threads, torch {info["torch"]}, onnxruntime '
             f'{info.get("onnxruntime", "-")}, OMP_WAIT_POLICY={info.get("omp_wait_policy", "default")}, '
-            f'{meta["date"][:10]}; load average at start {meta["load_start"]:.1f} (on 2 cores: '
-            f'above ~1 means other jobs shared the machine).')
+            f'{meta["date"][:10]}; load average at start {meta["load_start"]:.1f}: '
+            + ('a machine shared with other jobs, expect ±20 % between runs.'
+               if meta['load_start'] > 0.5 * info['logical_cpus'] else 'a quiet machine.'))
 
 
 def replace_block(path: str, tag: str, text: str) -> None:
