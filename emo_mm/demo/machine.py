@@ -1,0 +1,35 @@
+"""A description of the machine the demo ran on, for its summary."""
+import os
+import platform
+
+
+def load_average() -> str:
+    """The 1-minute load average, ``'n/a'`` where the platform has none."""
+    try:
+        return '{:.1f}'.format(os.getloadavg()[0])
+    except OSError:
+        return 'n/a'
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from ``/proc/cpuinfo`` on Linux, else what ``platform`` says)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return cpu
+
+
+def describe_machine() -> dict:
+    """The CPU, its cores, torch's threads and the GPUs: ``summary`` (one line), ``cpu``,
+    ``cores``, ``gpus`` (names)."""
+    import torch
+    cpu = cpu_name()
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    summary = (f'{os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__} with '
+               f'{torch.get_num_threads()} threads, '
+               + (f'{len(gpus)} GPU(s): {", ".join(gpus)}' if gpus else 'no GPU'))
+    return dict(summary=summary, cpu=cpu, cores=os.cpu_count(), gpus=gpus)
