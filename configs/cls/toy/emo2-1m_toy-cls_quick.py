@@ -5,11 +5,10 @@
 _base_ = './emo2-1m_toy-cls.py'
 
 max_epochs = 16
-param_scheduler = [  # one warm-up epoch, cosine to LR / 6000 (as in the full run)
-    dict(type='LinearLR', start_factor=_base_.lr_floor_ratio, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min_ratio=_base_.lr_floor_ratio, by_epoch=True, begin=1,
-         end=max_epochs, convert_to_iter_based=True),
+# the full run's warm-up epoch; the cosine ends with the shorter schedule
+param_scheduler = [
+    dict(s, end=max_epochs) if s['type'] == 'CosineAnnealingLR' else s
+    for s in _base_.param_scheduler
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 train_dataloader = dict(batch_size=16)
