@@ -94,7 +94,9 @@ class DemoRun:
         work_dir = osp.join(self.work_dir, task)
         if distributed or self.gpus > 1:
             cmd = ['bash', 'tools/dist_train.sh', self.configs[task], str(self.gpus)]
-            env = dict(self.env, PORT=str(_free_port()))
+            # the launcher runs the demo's interpreter too (it would pick the repository's
+            # .venv/bin/python, or `python` on the PATH)
+            env = dict(self.env, PORT=str(_free_port()), PYTHON=self.py)
         else:
             cmd = [self.py, 'tools/train.py', self.configs[task]]
             env = self.env
