@@ -41,9 +41,8 @@ def draw_classification(config: str, checkpoint: str, data_root: str, out: str, 
             pred = inference(model, path)
             predicted = classes[int(pred['pred_label'])]
             colour = vis.GOOD if predicted == name else vis.BAD
-            panels.append(vis.caption(vis.to_image(path, scale=3),
-                                      f'{predicted} {float(pred["pred_score"]):.2f}\n(true: {name})',
-                                      colour, size=14))
+            text = f'{predicted} {float(pred["pred_score"]):.2f}\n(true: {name})'
+            panels.append(vis.caption(vis.to_image(path, scale=3), text, colour, size=14))
     vis.grid(panels, ncols=len(classes) * per_class // 2).save(out)
 
 

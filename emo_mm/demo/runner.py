@@ -127,7 +127,8 @@ class DemoRun:
         os.environ['EMO_MM_TOY_DATA'] = self.data_root  # the toy configs read it
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
         with warnings.catch_warnings():
-            warnings.simplefilter('ignore')  # upstream deprecation notices; the tools' logs keep them
+            # upstream deprecation notices (the tools' logs keep them)
+            warnings.simplefilter('ignore')
             for task, draw in DRAW.items():
                 out = osp.join(self.work_dir, f'demo_{task}.png')
                 draw(osp.join(self.root, self.configs[task]), self.results[task]['checkpoint'],

@@ -5,9 +5,9 @@ OpenMMLab datasets read, so the demo exercises the same configs / tools / code p
 COCO and ADE20K runs::
 
     data/toy/
-    ├── cls/    ImageNet layout (mmpretrain ImageNet / CustomDataset)    emo_mm.toy_data.imagenet
-    ├── det/    COCO layout (mmdet CocoDataset)                          emo_mm.toy_data.coco
-    └── seg/    ADE20K layout (mmseg BaseSegDataset / ADE20KDataset)     emo_mm.toy_data.ade20k
+    ├── cls/    ImageNet layout (mmpretrain ImageNet / CustomDataset)   toy_data/imagenet.py
+    ├── det/    COCO layout (mmdet CocoDataset)                         toy_data/coco.py
+    └── seg/    ADE20K layout (mmseg BaseSegDataset / ADE20KDataset)    toy_data/ade20k.py
 
 The scenes (filled shapes with occlusion on cluttered backgrounds) are drawn by
 :mod:`emo_mm.toy_data.scene` from the outlines of :mod:`emo_mm.toy_data.shapes`;

@@ -3,7 +3,7 @@
     cls/
     ├── train/<class>/<class>_00000.png    one shape per image
     ├── val/<class>/<class>_00000.png
-    └── meta/{train,val}.txt               "<class>/<file>.png <label>" lines (in train/, val/)
+    └── meta/{train,val}.txt               "<class>/<file>.png <label>" (paths in train/, val/)
         meta/classes.txt                   one class name per line, label order
 
 Label ``i`` = ``classes[i]``; the classes are always in alphabetical order, so the label of
