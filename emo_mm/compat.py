@@ -1,24 +1,28 @@
 """Compatibility shims for upstream breaks of the pinned OpenMMLab stack.
 
-Every shim fixes one break listed (and reproduced) in ``shared/spec/stack.md`` and carries a
-*version guard*: :func:`apply` installs it only while the installed upstream still needs it, so
-bumping a pin past the fix turns the shim off by itself. ``tests/test_compat.py`` reproduces each
-failure with the shim disabled (:func:`disabled`) and checks that it is gone with the shim on.
+Every shim fixes one break listed (with the failure it shows) in ``docs/upstream_issues.md`` and
+carries a *version guard*: :func:`apply` installs it only while the installed upstream still needs
+it, so bumping a pin past the fix turns the shim off by itself. ``tests/test_compat.py``
+reproduces each failure with the shim disabled (:func:`disabled`) and checks that it is gone with
+the shim on. Every global patch emo_mm makes lives here.
 
 ===================  ======================================================================
-shim                 upstream break
+shim                 upstream break (number in ``docs/upstream_issues.md``)
 ===================  ======================================================================
-``checkpoint``       Break 1: torch >= 2.6 loads with ``weights_only=True``; mmengine
+``checkpoint``       1: torch >= 2.6 loads with ``weights_only=True``; mmengine
                      checkpoints hold ``HistoryBuffer`` and numpy objects. Exactly those
-                     globals (:data:`CHECKPOINT_SAFE_GLOBALS`) are allow-listed, every other
-                     global (``os.system`` ...) is still refused.
-``ssd_head``         Break 2: mmdet <= 3.3.0 ``BaseDenseHead._predict_by_feat_single`` reads
+                     globals (:data:`emo_mm.io.safe_load.CHECKPOINT_SAFE_GLOBALS`) are
+                     allow-listed, every other global (``os.system`` ...) is still refused.
+``ssd_head``         2: mmdet <= 3.3.0 ``BaseDenseHead._predict_by_feat_single`` reads
                      ``self.loss_cls``, which ``SSDHead`` never sets. Patched when (or as
                      soon as) ``mmdet.models.dense_heads.ssd_head`` is imported.
-``dist_cpu``         Break 3 (launcher side): mmengine <= 0.10.7 calls
+``dist_cpu``         3 (launcher side): mmengine <= 0.10.7 calls
                      ``torch.cuda.set_device`` in its pytorch / slurm / mpi launchers
                      even when there is no CUDA. Skipped when CUDA is absent. The config
                      side is :func:`adapt_cfg_for_cpu_distributed`.
+``safe_loading``     7: mmengine <= 0.10.7's ``CheckpointLoader`` calls ``torch.load``
+                     without ``weights_only``; routed through
+                     :func:`emo_mm.io.safe_load.checkpoint_loading`.
 ===================  ======================================================================
 
 Break 5 (the mmsegmentation wheel's top-level ``tests`` package) needs no patch: the project's
@@ -32,17 +36,17 @@ import functools
 import importlib.abc
 import importlib.metadata
 import os.path as osp
-import pickle
 import sys
 from typing import Callable, Dict, List, Optional
 
-import numpy as np
 import torch
 from mmengine.logging import print_log
 from mmengine.utils import digit_version
 
+from .io.safe_load import CHECKPOINT_SAFE_GLOBALS, checkpoint_loading, remove_safe_globals
+
 __all__ = [
-    'CHECKPOINT_SAFE_GLOBALS', 'apply', 'active_shims', 'disabled', 'adapt_cfg_for_cpu_distributed',
+    'apply', 'active_shims', 'disabled', 'adapt_cfg_for_cpu_distributed',
     'upstream_tests_package'
 ]
 
@@ -87,99 +91,12 @@ class _Shim:
 # --------------------------------------------------------------------------------------------
 # Break 1: weights-only checkpoint loading (torch >= 2.6).
 # --------------------------------------------------------------------------------------------
-# The statistics methods that ``HistoryBuffer`` registers by default (and pickles by name).
-_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
-
-
-def _history_buffer_statistic(obj, name: str):
-    """Stands in for ``builtins.getattr`` in weights-only loading, limited to
-    ``getattr(HistoryBuffer, <statistic>)``.
-
-    A ``HistoryBuffer`` keeps ``{'min': HistoryBuffer.min, ...}`` in its state, which pickle
-    writes as ``getattr(HistoryBuffer, 'min')``. Allow-listing the real ``getattr`` would let a
-    crafted file read any attribute of anything it builds; this resolves those four methods only.
-    """
-    from mmengine.logging import HistoryBuffer
-    if obj is HistoryBuffer and name in _HISTORY_BUFFER_STATISTICS:
-        return getattr(HistoryBuffer, name)
-    raise pickle.UnpicklingError(
-        f'getattr({obj!r}, {name!r}) is not allowed in weights-only loading; emo_mm allows '
-        f'only getattr(HistoryBuffer, name) for name in {_HISTORY_BUFFER_STATISTICS}.')
-
-
-def _checkpoint_safe_globals() -> list:
-    """The globals that mmengine checkpoints of mmpretrain / mmdet / mmseg runs pickle.
-
-    Found by loading real checkpoints of mmpretrain (DDP, resumed, best), mmdet and mmseg runs
-    with one more global allowed after each refusal
-    (``tests/test_tools.py::test_checkpoints_of_all_frameworks_need_only_the_allow_list``). All
-    of them need the same eight:
-
-    * ``mmengine.logging.HistoryBuffer``: the message hub's logged scalars (``meta.message_hub``);
-    * ``numpy.ndarray``, ``_reconstruct``, ``numpy.dtype``, ``numpy.dtypes.Float64DType`` and
-      ``Int64DType``: the buffers' value / count arrays (the dtype *class* is checked when the
-      dtype's state is set);
-    * ``scalar``: numpy scalars (e.g. an ``np.float64`` metric in the runtime info);
-    * ``builtins.getattr``, but only as :func:`_history_buffer_statistic`: a ``HistoryBuffer``
-      pickles its statistics methods as ``getattr(HistoryBuffer, 'min')`` etc.
-
-    The other numeric and bool dtype classes are listed too (a float32 metric, an int32 count
-    load alike); object, void, string and datetime dtypes are not. numpy 2 moved
-    ``_reconstruct`` and ``scalar`` from ``numpy.core.multiarray`` to ``numpy._core.multiarray``;
-    both names are listed so that checkpoints pickled under numpy 1.x (e.g. published
-    OpenMMLab ones) load too.
-    """
-    from mmengine.logging import HistoryBuffer
-    safe = [HistoryBuffer, np.ndarray, np.dtype, (_history_buffer_statistic, 'builtins.getattr')]
-    reconstruct = np.zeros(0).__reduce__()[0]
-    scalar = np.float64(0).__reduce__()[0]
-    for func in (reconstruct, scalar):
-        for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
-            safe.append((func, f'{module}.{func.__name__}'))
-    dtype_classes = {
-        type(np.dtype(t))
-        for t in np.sctypeDict.values() if issubclass(t, (np.bool_, np.number))
-    }
-    safe.extend(sorted(dtype_classes, key=lambda cls: cls.__name__))
-    return safe
-
-
-#: What the ``checkpoint`` shim allow-lists (entries as taken by ``add_safe_globals``).
-CHECKPOINT_SAFE_GLOBALS: List = _checkpoint_safe_globals()
-
-
 def _apply_checkpoint_shim() -> None:
     torch.serialization.add_safe_globals(CHECKPOINT_SAFE_GLOBALS)
 
 
 def _revert_checkpoint_shim() -> None:
-    _remove_safe_globals(CHECKPOINT_SAFE_GLOBALS)
-
-
-def _remove_safe_globals(entries: list) -> None:
-    """Remove ``entries`` from torch's allow-list, keeping every other entry."""
-    drop = set(map(_global_key, entries))
-    others = [g for g in torch.serialization.get_safe_globals() if _global_key(g) not in drop]
-    torch.serialization.clear_safe_globals()
-    torch.serialization.add_safe_globals(others)
-
-
-@contextlib.contextmanager
-def allow_listed(entries: list):
-    """Like ``torch.serialization.safe_globals``, but on exit removes only the entries that
-    it added. (torch's context manager removes all of its entries on exit, including those
-    that were allow-listed before it, e.g. by the ``checkpoint`` shim.)"""
-    present = set(map(_global_key, torch.serialization.get_safe_globals()))
-    added = [entry for entry in entries if _global_key(entry) not in present]
-    torch.serialization.add_safe_globals(added)
-    try:
-        yield
-    finally:
-        _remove_safe_globals(added)
-
-
-def _global_key(entry) -> tuple:
-    return (id(entry[0]), entry[1]) if isinstance(entry, tuple) else (id(entry), None)
+    remove_safe_globals(CHECKPOINT_SAFE_GLOBALS)
 
 
 def _checkpoint_shim_needed() -> bool:
@@ -187,6 +104,42 @@ def _checkpoint_shim_needed() -> bool:
     # without the argument.
     return digit_version(torch.__version__) >= digit_version('2.6.0') and hasattr(
         torch.serialization, 'add_safe_globals')
+
+
+# --------------------------------------------------------------------------------------------
+# Break 7: mmengine's checkpoint loader unpickles without ``weights_only`` when asked to.
+# --------------------------------------------------------------------------------------------
+def _apply_safe_loading_shim() -> None:
+    """Route every checkpoint that mmengine loads through
+    :func:`emo_mm.io.safe_load.checkpoint_loading`.
+
+    mmengine loads all checkpoints with ``CheckpointLoader.load_checkpoint`` (local files, URLs,
+    ``open-mmlab://`` ...): ``load_from``, ``--resume``, ``load_checkpoint``, ``init_cfg``
+    Pretrained of non-EMO modules, the frameworks' ``init_model`` / ``init_detector``. It calls
+    ``torch.load`` without ``weights_only``, so ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (which some
+    guides recommend for torch >= 2.6) makes it unpickle anything, and its refusals do not name
+    the file. The wrapper forces weights-only loading with the allow-list, honours the explicit
+    trust list and names the file in every error.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    original = CheckpointLoader.__dict__['load_checkpoint'].__func__
+    if hasattr(original, '_emo_mm_original'):
+        return
+
+    @functools.wraps(original)
+    def load_checkpoint(cls, filename, map_location=None, logger='current'):
+        with checkpoint_loading(filename):
+            return original(cls, filename, map_location, logger)
+
+    load_checkpoint._emo_mm_original = original
+    CheckpointLoader.load_checkpoint = classmethod(load_checkpoint)
+
+
+def _revert_safe_loading_shim() -> None:
+    from mmengine.runner.checkpoint import CheckpointLoader
+    current = CheckpointLoader.__dict__['load_checkpoint'].__func__
+    if hasattr(current, '_emo_mm_original'):
+        CheckpointLoader.load_checkpoint = classmethod(current._emo_mm_original)
 
 
 # --------------------------------------------------------------------------------------------
@@ -411,6 +364,8 @@ _SHIMS = {
               _revert_ssd_shim),
         _Shim('dist_cpu', lambda: _version_le('mmengine', '0.10.7'), _apply_dist_cpu_shim,
               _revert_dist_cpu_shim),
+        _Shim('safe_loading', lambda: _version_le('mmengine', '0.10.7'), _apply_safe_loading_shim,
+              _revert_safe_loading_shim),
     )
 }
 
@@ -439,7 +394,8 @@ def disabled(*names: str):
     upstream break. The shims that were active are re-applied on exit.
 
     Args:
-        *names (str): Shim names, from ``'checkpoint'``, ``'ssd_head'``, ``'dist_cpu'``.
+        *names (str): Shim names, from ``'checkpoint'``, ``'ssd_head'``, ``'dist_cpu'``,
+            ``'safe_loading'``.
     """
     unknown = [name for name in names if name not in _SHIMS]
     if unknown:

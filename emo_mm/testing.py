@@ -68,7 +68,7 @@ def official_param_names(model) -> dict:
     go through the inverse checkpoint conversion (the official runs' names, e.g. for which
     parameters the ``norm`` no-decay key matched); the necks and heads are the same
     mmdet / mmseg modules and keep their names."""
-    from .checkpoint import convert_mmpretrain_to_official
+    from .models.converters import convert_mmpretrain_to_official
     ours = {f'backbone.{k}': v for k, v in model.backbone.state_dict().items()}
     renamed = dict(zip(ours, convert_mmpretrain_to_official(ours)))
     return {n: f'backbone.{renamed[n]}' if n in renamed else n

@@ -9,7 +9,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from emo_mm.models import EMO, EMOv2
 from emo_mm.models.layers import DropPath, LayerNorm2d
 
-# (class, arch) -> channels of levels 0..4 (emo_facts.md §1.3)
+# (class, arch) -> channels of levels 0..4 (docs/official_recipes.md §1.3)
 CHANNELS = {
     (EMO, '1m'): (24, 32, 48, 80, 168), (EMO, '2m'): (24, 32, 48, 120, 200),
     (EMO, '5m'): (24, 48, 72, 160, 288), (EMO, '6m'): (24, 48, 72, 160, 320),

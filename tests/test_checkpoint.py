@@ -10,8 +10,10 @@ from mmengine.runner import load_checkpoint
 
 import emo_mm  # noqa: F401
 from emo_mm.apis import build_model_from_cfg
-from emo_mm.checkpoint import (CheckpointError, convert_mmpretrain_to_official,
-                               convert_official_to_mmpretrain, detect_variant, load_pretrained)
+from emo_mm.io import CheckpointError
+from emo_mm.models.converters import (convert_mmpretrain_to_official, convert_official_to_mmpretrain,
+                                      detect_variant)
+from emo_mm.models.pretrained import load_pretrained
 from emo_mm.models import EMO, EMOv2
 from emo_mm.testing import load_script
 

@@ -1,5 +1,5 @@
 """Tests of :mod:`emo_mm.compat`: every upstream break is reproduced with its shim disabled and
-shown fixed with it on (numbers as in ``shared/spec/stack.md``)."""
+shown fixed with it on (numbers as in ``docs/upstream_issues.md``)."""
 import contextlib
 import json
 import os
@@ -20,6 +20,7 @@ from mmengine.runner import CheckpointLoader, Runner, load_checkpoint
 from torch.utils.data import Dataset
 
 from emo_mm import compat
+from emo_mm.io import CHECKPOINT_SAFE_GLOBALS, UnsafeCheckpointError
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CUDA = torch.cuda.is_available()
@@ -55,8 +56,8 @@ def test_import_keeps_frameworks_unimported_and_hooks_ssd_head():
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result['frameworks'] == []
-    # The pinned stack (torch 2.14, mmdet 3.3.0, mmengine 0.10.7) needs all three.
-    assert result['active'] == ['checkpoint', 'ssd_head', 'dist_cpu']
+    # The pinned stack (torch 2.14, mmdet 3.3.0, mmengine 0.10.7) needs all four.
+    assert result['active'] == ['checkpoint', 'ssd_head', 'dist_cpu', 'safe_loading']
     assert result['has_loss_cls'] and result['loss_cls'] == 'None'
 
 
@@ -146,15 +147,10 @@ def toy_checkpoint(tmp_path_factory):
 
 @contextlib.contextmanager
 def stock_mmengine_loading():
-    """Neither the ``checkpoint`` shim nor emo_mm's safe-loading wrapper (which allow-lists
-    the same globals for the files it loads): the upstream behaviour."""
-    from emo_mm.checkpoint import install_safe_loading, uninstall_safe_loading
-    uninstall_safe_loading()
-    try:
-        with compat.disabled('checkpoint'):
-            yield
-    finally:
-        install_safe_loading()
+    """Neither the ``checkpoint`` shim nor the ``safe_loading`` shim (which allow-lists the
+    same globals for the files it loads): the upstream behaviour."""
+    with compat.disabled('checkpoint', 'safe_loading'):
+        yield
 
 
 def test_checkpoint_load_fails_without_shim(toy_checkpoint):
@@ -215,6 +211,23 @@ def test_crafted_checkpoint_is_refused_through_mmengine(evil_checkpoint, tmp_pat
     assert not marker.exists()
 
 
+def test_mmengine_loader_runs_code_without_safe_loading_shim(evil_checkpoint, monkeypatch):
+    """Break 7: mmengine's loader calls ``torch.load`` without ``weights_only``, so the torch
+    opt-out variable (a common "fix" for break 1) lets a crafted checkpoint run code."""
+    path, marker = evil_checkpoint
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    with compat.disabled('safe_loading'):
+        try:
+            CheckpointLoader.load_checkpoint(path, map_location='cpu')
+        except Exception:  # the object array may fail after its payload ran
+            pass
+        assert marker.exists(), 'the payload did not run: is break 7 fixed upstream?'
+    marker.unlink()
+    with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+        CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize('legacy_module', ['numpy.core.multiarray', 'numpy._core.multiarray'])
 def test_checkpoint_pickled_under_numpy1_loads(legacy_module):
     """numpy 1.x pickles ``numpy.core.multiarray._reconstruct``; numpy 2 ``numpy._core...``."""
@@ -238,26 +251,26 @@ def test_safe_loading_keeps_the_shim_allow_list(toy_checkpoint):
     """torch's ``safe_globals`` context removes its entries on exit even when they were
     allow-listed before; emo_mm's per-file loading must not strip the shim's list."""
     before = len(torch.serialization.get_safe_globals())
-    assert before >= len(compat.CHECKPOINT_SAFE_GLOBALS)
+    assert before >= len(CHECKPOINT_SAFE_GLOBALS)
     load_checkpoint(ToyModel(), toy_checkpoint)
     assert len(torch.serialization.get_safe_globals()) == before
     with compat.disabled('checkpoint'):
         assert len(torch.serialization.get_safe_globals()) == before - len(
-            compat.CHECKPOINT_SAFE_GLOBALS)
+            CHECKPOINT_SAFE_GLOBALS)
         load_checkpoint(ToyModel(), toy_checkpoint)  # allow-listed for this load only
         assert len(torch.serialization.get_safe_globals()) == before - len(
-            compat.CHECKPOINT_SAFE_GLOBALS)
+            CHECKPOINT_SAFE_GLOBALS)
     assert len(torch.serialization.get_safe_globals()) == before
 
 
 def test_safe_globals_are_only_mmengine_and_numeric_numpy():
     names = {
         entry[1] if isinstance(entry, tuple) else f'{entry.__module__}.{entry.__qualname__}'
-        for entry in compat.CHECKPOINT_SAFE_GLOBALS
+        for entry in CHECKPOINT_SAFE_GLOBALS
     }
     assert 'mmengine.logging.history_buffer.HistoryBuffer' in names
     # getattr is allowed only as a stand-in limited to HistoryBuffer's statistics methods
-    getattr_entries = [e for e in compat.CHECKPOINT_SAFE_GLOBALS
+    getattr_entries = [e for e in CHECKPOINT_SAFE_GLOBALS
                        if isinstance(e, tuple) and e[1] == 'builtins.getattr']
     assert len(getattr_entries) == 1 and getattr_entries[0][0] is not getattr
     stand_in = getattr_entries[0][0]

@@ -42,7 +42,8 @@ def test_shape_argument_changes_flops():
 
 
 # det / seg: the tool's default input size per task; parameters = the official totals
-# (emo_facts.md §5, within 1k), FLOPs = what the folder's metafile.yml documents
+# (within 1k; rounded in docs/official_recipes.md §5.3, §5.4), FLOPs = what the folder's
+# metafile.yml documents
 DOWNSTREAM = [
     ('configs/det/ssdlite/ssdlite_emo2-1m_8xb24-600e_coco.py', 2409e3, '320x320'),
     ('configs/seg/deeplabv3/deeplabv3_emo-1m_8xb4-80k_ade20k-512x512.py', 5653e3, '512x512'),

@@ -1,9 +1,9 @@
 """The ImageNet classification configs under configs/cls.
 
-Every config is loaded, checked against the recipe of emo_facts.md §5.1 (batch, LR, warm-up and
-cosine floor, weight-decay exclusions, EMA, grad clip, augmentation, test transform), built, and
-its parameter total compared with the official models (exact). Each model then runs one training
-step and one inference on two 64x64 images on the CPU.
+Every config is loaded, checked against the recipe of docs/official_recipes.md §5.1 (batch, LR,
+warm-up and cosine floor, weight-decay exclusions, EMA, grad clip, augmentation, test transform),
+built, and its parameter total compared with the official models (exact). Each model then runs
+one training step and one inference on two 64x64 images on the CPU.
 """
 import math
 from pathlib import Path
@@ -37,7 +37,8 @@ CONFIGS = {
     'emo2/emo2-5m_8xb128_in1k.py': ('EMOv2', '5m', 288, 5_126_440),
     'emo2/emo2-20m_8xb128_in1k.py': ('EMOv2', '20m', 448, 20_195_208),
 }
-# emo_facts.md §5.1: per-GPU batch x 8 GPUs; LR = 1.5e-3 x batch / 512; warm-up start = floor.
+# docs/official_recipes.md §5.1: per-GPU batch x 8 GPUs; LR = 1.5e-3 x batch / 512;
+# warm-up start = floor.
 RECIPES = {
     'EMO': dict(batch=256, lr=6e-3, floor=1e-6),
     'EMOv2': dict(batch=128, lr=3e-3, floor=5e-7),

@@ -2,10 +2,10 @@
 
 Every config is loaded, built, trained for one step and run for inference on two 64x64 images on
 the CPU (weight decay per parameter, frozen stages and frozen BN statistics checked on the way).
-The configs of the official settings are also checked against the recipe in emo_facts.md §1 and
-§4 (optimizer, batch, schedule, backbone settings, ImageNet init) and their parameter totals
-against those of the official models. A user config that inherits one of ours and replaces the
-head is built and run the same way.
+The configs of the official settings are also checked against the recipe in
+docs/official_recipes.md §1 and §4 (optimizer, batch, schedule, backbone settings, ImageNet init)
+and their parameter totals against those of the official models. A user config that inherits
+one of ours and replaces the head is built and run the same way.
 """
 import copy
 import functools
@@ -30,7 +30,8 @@ register_all_modules(init_default_scope=True)
 DET_DIR = Path(__file__).resolve().parents[1] / 'configs' / 'det'
 
 # config -> (recipe family, backbone class, arch, parameter total in thousands).
-# The totals are those of the official models (emo_facts.md; task issue "Fidelity").
+# The totals are those of the official models (their READMEs round them: docs/official_recipes.md
+# §5.3, §5.4).
 # The 512x512 SSDLite models are the 320 ones fed larger images: same parameters.
 CONFIGS = {
     'ssdlite/ssdlite_emo-1m_8xb24-600e_coco.py': ('ssdlite-v1', 'EMO', '1m', 2312),
@@ -60,9 +61,9 @@ CONFIGS = {
 # templates in examples/, the demo's toy/ config) have no official recipe or figures to match.
 ALL_CONFIGS = sorted(p.relative_to(DET_DIR).as_posix() for p in DET_DIR.rglob('*.py'))
 
-# emo_facts.md §4.1 (v1, mmdet 2.x) and §4.2 (EMOv2). "cosine": linear warm-up, then cosine from
-# epoch 0 to the end (per epoch). "half-cosine": warm-up, constant LR to mid-training, then cosine
-# to 0 over the second half.
+# docs/official_recipes.md §4.1 (v1, mmdet 2.x) and §4.2 (EMOv2). "cosine": linear warm-up, then
+# cosine from epoch 0 to the end (per epoch). "half-cosine": warm-up, constant LR to
+# mid-training, then cosine to 0 over the second half.
 RECIPES = {
     'ssdlite-v1': dict(lr=1.2e-3, clip=None, batch=24, gpus=8, epochs=120, repeat=5,
                        schedule='cosine', warmup_factor=1e-3,
@@ -89,7 +90,7 @@ def one_thread():
 
 
 def window_size(backbone, arch):
-    """emo_facts.md §1.1/§1.2: v1 det windows 7 (1M/2M) and 10 (5M); EMOv2 always 10."""
+    """v1 det windows 7 (1M/2M) and 10 (5M); EMOv2 always 10 (docs/official_recipes.md §1)."""
     return 10 if backbone == 'EMOv2' or arch == '5m' else 7
 
 
@@ -221,7 +222,8 @@ def test_ssdlite_512_changes_only_the_input_size():
                     step_512 = dict(step_512, scale=step_320['scale'])
                 assert step_512 == step_320
             assert resizes == 1, split
-        # the anchors keep the 320 settings, as in the official "512" runs (emo_facts §6.14)
+        # the anchors keep the 320 settings, as in the official "512" runs
+        # (docs/official_recipes.md §6.14)
         assert cfg_512.model == cfg_320.model
         assert cfg_512.model.bbox_head.anchor_generator.strides == [16, 32, 64, 107, 160, 320]
         assert cfg_512.model.bbox_head.anchor_generator.max_sizes[-1] == 320

@@ -1,9 +1,10 @@
 """The ADE20K segmentation configs under configs/seg.
 
-Every config is loaded, checked against the recipe in emo_facts.md §1 and §4 (backbone settings,
-heads, optimizer, batch, schedule, ImageNet init), built, and its parameter total (auxiliary head
-included) compared with the figures of the official models. Each model then runs one training
-step and one inference on two 64x64 images on the CPU, with the heads' SyncBN turned into BN.
+Every config is loaded, checked against the recipe in docs/official_recipes.md §1 and §4
+(backbone settings, heads, optimizer, batch, schedule, ImageNet init), built, and its parameter
+total (auxiliary head included) compared with the figures of the official models. Each model
+then runs one training step and one inference on two 64x64 images on the CPU, with the heads'
+SyncBN turned into BN.
 """
 import math
 from pathlib import Path
@@ -14,7 +15,7 @@ import torch
 
 from emo_mm.testing import lr_curve, official_param_names, single_thread
 import emo_mm  # noqa: F401  (registers the backbones and applies the upstream shims)
-from emo_mm.utils import revert_sync_bn
+from emo_mm.cli import revert_sync_bn
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
@@ -31,7 +32,8 @@ NUM_CLASSES = 150
 TINY = (64, 64)
 
 # config -> (recipe, backbone class, arch, parameter total in thousands, auxiliary head included).
-# The totals are those of the official models (task issue "Fidelity", from emo_facts.md).
+# The totals are those of the official models (their READMEs round them: docs/official_recipes.md
+# §5.3, §5.4).
 CONFIGS = {
     'deeplabv3/deeplabv3_emo-1m_8xb4-80k_ade20k-512x512.py': ('v1-80k', 'EMO', '1m', 5653),
     'deeplabv3/deeplabv3_emo-2m_8xb4-80k_ade20k-512x512.py': ('v1-80k', 'EMO', '2m', 6967),
@@ -57,7 +59,7 @@ CONFIGS = {
     'segformer/segformer_emo2-20m_4xb8-160k_ade20k-512x512.py': ('v2-160k', 'EMOv2', '20m', 20400),
 }
 
-# emo_facts.md §4.1 (v1, mmseg 0.x) and §4.2 (EMOv2).
+# docs/official_recipes.md §4.1 (v1, mmseg 0.x) and §4.2 (EMOv2).
 RECIPES = {
     'v1-80k': dict(wd=0.01, batch=4, gpus=8, iters=80000, clip=None, head_lr_mult=1.,
                    warmup=None, sync_bn='torch'),
@@ -67,7 +69,7 @@ RECIPES = {
                     warmup=(1500, 1e-6), sync_bn=None),
 }
 LR = 1.2e-4
-# level channels (stages 1..4), emo_facts.md §1.3
+# level channels (stages 1..4), docs/official_recipes.md §1.3
 CHANNELS = {
     ('EMO', '1m'): (32, 48, 80, 168), ('EMO', '2m'): (32, 48, 120, 200),
     ('EMO', '5m'): (48, 72, 160, 288),
@@ -93,7 +95,7 @@ def mmseg_scope():
 
 
 def window_size(backbone, arch):
-    """emo_facts.md §1.1/§1.2: v1 seg windows 7 (1M/2M) and 16 (5M); EMOv2 always 10."""
+    """v1 seg windows 7 (1M/2M) and 16 (5M); EMOv2 always 10 (docs/official_recipes.md §1)."""
     if backbone == 'EMOv2':
         return 10
     return 16 if arch == '5m' else 7

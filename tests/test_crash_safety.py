@@ -1,4 +1,4 @@
-"""Crash-safe training (emo_mm.engine, emo_mm.checkpoint): atomic writes, the clean-up order,
+"""Crash-safe training (emo_mm.engine, emo_mm.io): atomic writes, the clean-up order,
 SIGTERM, exact resumption, and ``tools/train.py`` killed at random moments reaching the weights
 and metrics of an uninterrupted run."""
 import copy
@@ -26,8 +26,8 @@ from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 import emo_mm  # noqa: F401
-from emo_mm.checkpoint import (TEMPORARY_FILE, atomic_path, load_checkpoint_file,
-                               remove_stale_temporaries, save_checkpoint_atomic)
+from emo_mm.io import (TEMPORARY_FILE, atomic_path, load_checkpoint_file, remove_stale_temporaries,
+                       save_checkpoint_atomic)
 from emo_mm.engine import make_crash_safe, step_seed
 from emo_mm.testing import load_script
 
@@ -65,17 +65,17 @@ def _umask():
     return mask
 
 
-# Runs emo_mm/checkpoint.py alone (it needs only torch) and dies of SIGKILL while writing.
+# Runs emo_mm/io/atomic.py alone (it needs only torch) and dies of SIGKILL while writing.
 KILLED_WRITER = """
 import os, signal, sys, torch
 sys.path.insert(0, sys.argv[1])
-from emo_mm import checkpoint
+from emo_mm.io import atomic
 
 class KillDuringPickling:
     def __reduce__(self):
         os.kill(os.getpid(), signal.SIGKILL)
 
-checkpoint.save_checkpoint_atomic({'w': torch.zeros(10**6), 'x': KillDuringPickling()},
+atomic.save_checkpoint_atomic({'w': torch.zeros(10**6), 'x': KillDuringPickling()},
                                   sys.argv[2])
 """
 

@@ -10,7 +10,8 @@ MODULES = [
     'emo_mm.models.layers.norm_act', 'emo_mm.models.layers.blocks',
     'emo_mm.models.layers.attention', 'emo_mm.models.backbones.base',
     'emo_mm.models.backbones.emo', 'emo_mm.models.backbones.emo2', 'emo_mm.visualization',
-    'emo_mm.checkpoint', 'emo_mm.deployment',
+    'emo_mm.models.converters.emo', 'emo_mm.deployment', 'emo_mm.frameworks',
+    'emo_mm.machine',
 ]
 
 

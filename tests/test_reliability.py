@@ -164,7 +164,7 @@ def test_tools_name_a_missing_dataset_before_starting(tool, tmp_path, monkeypatc
 
 
 def test_train_tool_makes_runs_crash_safe():
-    from emo_mm.utils import apply_train_args
+    from emo_mm.cli import apply_train_args
     config = osp.join(CONFIGS, 'tiny_cls.py')
     cfg = Config.fromfile(config)
     apply_train_args(cfg, _tool('train').parse_train_args([config]))

@@ -16,9 +16,8 @@ from mmengine.model import BaseModule
 from mmengine.runner import CheckpointLoader, load_checkpoint
 
 import emo_mm  # noqa: F401
-import emo_mm.engine  # noqa: F401  (installs safe loading into mmengine)
-from emo_mm.checkpoint import (TRUST_ENV, CheckpointError, UnsafeCheckpointError,
-                               load_checkpoint_file, sanitize_checkpoint, trust_checkpoints)
+from emo_mm.io import (TRUST_ENV, CheckpointError, UnsafeCheckpointError, load_checkpoint_file,
+                       sanitize_checkpoint, trust_checkpoints)
 from emo_mm.models import EMOv2
 from emo_mm.testing import load_script
 
@@ -139,14 +138,14 @@ def test_converters_refuse(evil, tmp_path):
 
 @pytest.mark.parametrize('config', ['tiny_cls.py', 'tiny_det.py', 'tiny_seg.py'])
 def test_inference_helper_refuses(evil, config):
-    from emo_mm.inference import init_model
+    from emo_mm.apis import init_model
     with pytest.raises(UnsafeCheckpointError) as err:
         init_model(osp.join(CONFIGS, config), evil)
     _refused(err, evil)
 
 
 def test_inference_helper_loads_and_predicts(tmp_path):
-    from emo_mm.inference import inference, init_model
+    from emo_mm.apis import inference, init_model
     config = osp.join(CONFIGS, 'tiny_cls.py')
     first = init_model(config)
     path = tmp_path / 'cls.pth'

@@ -1,4 +1,4 @@
-"""Tests of ``tools/{train,test}.py``, the dist / slurm scripts and :mod:`emo_mm.utils.tools`.
+"""Tests of ``tools/{train,test}.py``, the dist / slurm scripts and :mod:`emo_mm.cli`.
 
 The slow tests run the real tools in subprocesses on the toy shapes data
 (``tools/dataset_converters/make_toy_data.py``, a few tiny images per split): a 2-process CPU
@@ -22,9 +22,11 @@ import torch
 from mmengine.config import Config
 
 from emo_mm import compat
+from emo_mm.io import CHECKPOINT_SAFE_GLOBALS
 from emo_mm.testing import load_script
-from emo_mm.utils import (adapt_cfg_to_machine, apply_test_args, apply_train_args,
-                          detect_framework, load_config, revert_sync_bn)
+from emo_mm.cli import (adapt_cfg_to_machine, apply_test_args, apply_train_args, load_config,
+                        revert_sync_bn)
+from emo_mm.frameworks import framework_of
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / 'tests' / 'data' / 'configs'
@@ -72,7 +74,7 @@ def args_for(config, **kwargs):
                                                ('tiny_seg.py', 'mmseg')])
 def test_framework_is_detected_from_default_scope(config, framework):
     cfg = load_config(args_for(CONFIGS / config))
-    assert detect_framework(cfg) == framework
+    assert framework_of(cfg) == framework
     assert cfg.work_dir == osp.join('./work_dirs', osp.splitext(config)[0])
     assert cfg.launcher == 'none'
 
@@ -97,7 +99,7 @@ def test_cfg_options_and_work_dir_are_applied(tmp_path):
     assert (cfg.work_dir, cfg.launcher, cfg.train_cfg.max_iters) == (str(tmp_path), 'pytorch', 7)
     # scope set from the command line counts too
     args = args_for(CONFIGS / 'tiny_cls.py', cfg_options={'default_scope': 'mmdet'})
-    assert detect_framework(load_config(args)) == 'mmdet'
+    assert framework_of(load_config(args)) == 'mmdet'
 
 
 def sync_bn_cfg(**kwargs):
@@ -448,12 +450,12 @@ def _entry_name(entry):
 
 def globals_needed_to_load(path):
     """Load ``path`` weights-only with the shim off, allow-listing one more global (taken from
-    :data:`emo_mm.compat.CHECKPOINT_SAFE_GLOBALS`) after each refusal until it loads.
+    :data:`emo_mm.io.CHECKPOINT_SAFE_GLOBALS`) after each refusal until it loads.
 
     Returns:
         list[str]: The globals that loading needed, in the order they were refused.
     """
-    allowed = {_entry_name(entry): entry for entry in compat.CHECKPOINT_SAFE_GLOBALS}
+    allowed = {_entry_name(entry): entry for entry in CHECKPOINT_SAFE_GLOBALS}
     needed = []
     with compat.disabled('checkpoint'):
         for _ in range(len(allowed) + 1):

@@ -13,7 +13,7 @@ maps for mmseg; ``--show-dir`` and ``--tta`` follow each framework's own tool.
 """
 import emo_mm  # noqa: F401  (shims + registry)
 from emo_mm.engine import check_dataset_files
-from emo_mm.utils import (add_result_dumper, apply_test_args, base_parser, build_runner,
+from emo_mm.cli import (add_result_dumper, apply_test_args, base_parser, build_runner,
                           finish_distributed, load_config, parse_args)
 
 

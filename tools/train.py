@@ -8,11 +8,11 @@ Usage (the flags of the upstream ``tools/train.py``)::
 
 Importing :mod:`emo_mm` activates its upstream shims and registers the EMO / EMOv2 backbones.
 On a machine without CUDA a distributed run uses ``gloo`` and a DDP without ``device_ids``, and
-SyncBN becomes BN in single-process or CPU runs (see :mod:`emo_mm.utils.tools`).
+SyncBN becomes BN in single-process or CPU runs (see :mod:`emo_mm.cli`).
 """
 import emo_mm  # noqa: F401  (shims + registry)
 from emo_mm.engine import check_dataset_files
-from emo_mm.utils import (apply_train_args, base_parser, build_runner, finish_distributed,
+from emo_mm.cli import (apply_train_args, base_parser, build_runner, finish_distributed,
                           load_config, parse_args)
 
 

@@ -8,15 +8,11 @@
 * :func:`check_dataset_files`: a missing dataset path fails before the run, naming the config
   key and the file.
 
-Importing this package registers the hooks (in mmengine's root registry) and routes every
-checkpoint mmengine loads through the safe loader of :mod:`emo_mm.checkpoint`
-(:func:`~emo_mm.checkpoint.install_safe_loading`). See ``docs/failure_modes.md``.
+Importing this package registers the hooks (in mmengine's root registry). See
+``docs/failure_modes.md``.
 """
-from ..checkpoint import install_safe_loading
 from .hooks import CrashSafeCheckpointHook, StepSeedHook, step_seed
 from .preflight import check_dataset_files, dataset_paths, make_crash_safe
-
-install_safe_loading()
 
 __all__ = [
     'CrashSafeCheckpointHook', 'StepSeedHook', 'step_seed', 'make_crash_safe',

@@ -20,7 +20,7 @@ from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
-from ..checkpoint import atomic_path, remove_stale_temporaries, write_text_atomic
+from ..io import atomic_path, remove_stale_temporaries, write_text_atomic
 
 __all__ = ['CrashSafeCheckpointHook', 'StepSeedHook', 'step_seed']
 
@@ -33,7 +33,7 @@ class CrashSafeCheckpointHook(CheckpointHook):
 
     * **atomic writes**: every checkpoint the runner saves while training (periodic, best,
       preemption) and the ``last_checkpoint`` file are written to a temporary file, fsynced and
-      renamed (:func:`emo_mm.checkpoint.atomic_path`). A process killed at any moment leaves
+      renamed (:func:`emo_mm.io.atomic_path`). A process killed at any moment leaves
       ``last_checkpoint`` naming a complete checkpoint. Temporary files of killed writes are
       removed when training starts. (Local folders only; other storage backends are written
       as mmengine does.)

@@ -4,9 +4,8 @@ from typing import Iterable
 
 from mmengine.registry import MODELS as ROOT_MODELS
 
+from emo_mm.frameworks import FRAMEWORKS
 from emo_mm.registry import MODELS
-
-FRAMEWORKS = ('mmpretrain', 'mmdet', 'mmseg')
 
 
 class RegistryClashError(KeyError):

@@ -308,7 +308,8 @@ def build_cases(args) -> Tuple[List[Case], dict]:
     import torch
     from mmengine.config import Config
     import emo_mm  # noqa: F401  (registry, upstream shims: SSD inference, checkpoint loading)
-    from emo_mm.apis import build_model_from_cfg, config_scope
+    from emo_mm.apis import build_model_from_cfg
+    from emo_mm.frameworks import framework_of as config_scope
 
     device = torch.device(args.device)
     specs = [(s, False) for s in args.configs]

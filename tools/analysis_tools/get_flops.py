@@ -9,21 +9,6 @@ input: 224x224 for classifiers, 320x320 for SSD, 1333x800 for other detectors, 5
 segmentors.
 """
 import argparse
-import os.path as osp
-import sys
-
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-
-DEFAULT_SHAPES = {'mmpretrain': (224, 224), 'mmseg': (512, 512), 'mmdet': (800, 1333)}
-
-
-def default_shape(cfg) -> tuple:
-    from emo_mm.apis import config_scope
-    scope = config_scope(cfg)
-    if scope == 'mmdet' and 'SSD' in cfg.model.get('bbox_head', {}).get('type', ''):
-        size = cfg.get('input_size', 320)
-        return (size, size)
-    return DEFAULT_SHAPES[scope]
 
 
 def main(argv=None):
@@ -38,6 +23,7 @@ def main(argv=None):
     import emo_mm  # noqa: F401
     from emo_mm.analysis import get_complexity
     from emo_mm.apis import build_model_from_cfg
+    from emo_mm.frameworks import get_adapter
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
@@ -45,7 +31,7 @@ def main(argv=None):
     if args.shape:
         shape = tuple(args.shape) * (2 if len(args.shape) == 1 else 1)
     else:
-        shape = default_shape(cfg)
+        shape = get_adapter(cfg).input_shape(cfg)
     model = build_model_from_cfg(cfg)
     info = get_complexity(model, shape)
     print(f'Config: {args.config}\nInput shape: {shape[0]}x{shape[1]}\n'

@@ -15,9 +15,7 @@ include non-multiples of the attention window. ``--deploy`` folds the BatchNorms
 import argparse
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 #: Extra (batch, H, W) checked for dynamic exports: odd sizes, not multiples of 7 / 10 / 16.
 DYNAMIC_CHECKS = ((2, 97, 131), (1, 250, 301))
@@ -61,7 +59,7 @@ def build(args):
     from mmengine.runner import load_checkpoint
 
     from emo_mm.apis import build_model_from_cfg
-    from emo_mm.checkpoint import checkpoint_loading
+    from emo_mm.io import checkpoint_loading
 
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)

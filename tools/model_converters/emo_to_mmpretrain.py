@@ -10,15 +10,11 @@ The input may be a flat state dict or one wrapped in ``net`` / ``net_E`` / ``sta
 (``prefix='backbone.'``). Converting a converted file again gives the same file.
 """
 import argparse
-import os
 import os.path as osp
-import sys
 
-import torch
-
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-from emo_mm.checkpoint import (convert_official_to_mmpretrain, detect_variant,  # noqa: E402
-                               load_checkpoint_file, save_checkpoint_atomic)
+import emo_mm  # noqa: F401  (registry, shims)
+from emo_mm.io import load_checkpoint_file, save_checkpoint_atomic
+from emo_mm.models.converters import convert_official_to_mmpretrain, detect_variant
 
 
 def convert_file(src: str, dst: str, backbone_only: bool = False, prefer_ema: bool = True) -> dict:
@@ -26,7 +22,7 @@ def convert_file(src: str, dst: str, backbone_only: bool = False, prefer_ema: bo
     state_dict = convert_official_to_mmpretrain(load_checkpoint_file(src), backbone_only, prefer_ema)
     version, arch = detect_variant(state_dict)
     meta = dict(model=version, arch=arch, backbone_only=backbone_only, source=osp.basename(src),
-                converter='emo_mm.checkpoint.convert_official_to_mmpretrain')
+                converter='emo_mm.models.converters.convert_official_to_mmpretrain')
     save_checkpoint_atomic(dict(state_dict=state_dict, meta=meta), dst)
     return meta
 

@@ -8,9 +8,7 @@ converted with emo_to_mmpretrain.py). ``DST`` loads into the same config with
 """
 import argparse
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 
 def reparameterize(config: str, src: str, dst: str) -> None:
@@ -19,7 +17,7 @@ def reparameterize(config: str, src: str, dst: str) -> None:
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
 
-    from emo_mm.checkpoint import save_checkpoint_atomic
+    from emo_mm.io import save_checkpoint_atomic
     from emo_mm.apis import build_model_from_cfg
 
     cfg = Config.fromfile(config)

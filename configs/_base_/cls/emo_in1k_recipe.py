@@ -1,8 +1,8 @@
 # The ImageNet-1k recipe shared by EMO (ICCV'23) and EMOv2, 224x224, 300 epochs.
 #
-# Source: emo_facts.md §5.1 (the official configs, cross-checked with the config dumps of the
-# official training logs). The leaf configs set the backbone, the head width, the batch per GPU
-# and the LR; everything else lives here.
+# Source: docs/official_recipes.md §5.1 (the official configs, cross-checked with the config
+# dumps of the official training logs). The leaf configs set the backbone, the head width, the
+# batch per GPU and the LR; everything else lives here.
 #
 # Known, deliberate differences from the official (timm-based) trainer:
 # * ``color_jitter=0.4`` is not reproduced: timm's ``create_transform`` applies colour jitter only

@@ -1,5 +1,6 @@
-# The EMOv2 ADE20K recipe for Semantic FPN / SegFormer (emo_facts.md §4.2): as the 80k one,
-# but 160k iterations, heads at 10x LR, no grad clip, and a 1500-iteration warm-up from LR x 1e-6.
+# The EMOv2 ADE20K recipe for Semantic FPN / SegFormer (docs/official_recipes.md §4.2): as the
+# 80k one, but 160k iterations, heads at 10x LR, no grad clip, and a 1500-iteration warm-up from
+# LR x 1e-6.
 _base_ = [
     './emo2_4xb8-80k_ade20k-512x512.py',
 ]

@@ -1,6 +1,6 @@
-# The EMOv2 ADE20K recipe for DeepLabv3 / PSPNet (emo_facts.md §4.2): 4 GPUs x 8 images,
-# AdamW wd 0.05, grad clip 0.1, 80k iterations: linear warm-up (500 iterations from LR x 1e-5),
-# constant LR until half-way, then cosine to 0.
+# The EMOv2 ADE20K recipe for DeepLabv3 / PSPNet (docs/official_recipes.md §4.2): 4 GPUs x 8
+# images, AdamW wd 0.05, grad clip 0.1, 80k iterations: linear warm-up (500 iterations from
+# LR x 1e-5), constant LR until half-way, then cosine to 0.
 _base_ = './emo_ade20k-512x512.py'
 
 emo_model = dict(

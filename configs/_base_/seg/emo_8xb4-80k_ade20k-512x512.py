@@ -1,5 +1,6 @@
-# The EMO (v1) ADE20K recipe for DeepLabv3 / PSPNet (emo_facts.md §4.1): 8 GPUs x 4 images,
-# AdamW wd 0.01, 80k iterations of poly decay (power 0.9, to 0) without warm-up, no grad clip.
+# The EMO (v1) ADE20K recipe for DeepLabv3 / PSPNet (docs/official_recipes.md §4.1): 8 GPUs x 4
+# images, AdamW wd 0.01, 80k iterations of poly decay (power 0.9, to 0) without warm-up, no grad
+# clip.
 _base_ = './emo_ade20k-512x512.py'
 
 # window size 7 for 1M / 2M (the 5M configs use 16)

@@ -1,6 +1,6 @@
 # What every EMO / EMOv2 ADE20K config shares: stock ADE20K data (512x512 crops) and runtime,
 # the emo_mm import, AdamW with LR 1.2e-4 and no weight decay on the backbone norms, and the
-# backbone settings common to both versions (emo_facts.md §1.1, §1.2, §4).
+# backbone settings common to both versions (docs/official_recipes.md §1.1, §1.2, §4).
 _base_ = [
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py',

@@ -1,4 +1,4 @@
-# Mask R-CNN (FPN, 1x) on COCO with an EMOv2-1M backbone (emo_facts.md §1.2, §4.2).
+# Mask R-CNN (FPN, 1x) on COCO with an EMOv2-1M backbone (docs/official_recipes.md §1.2, §4.2).
 # The stock mmdet Mask R-CNN-R50-FPN model (RPN, RoIAlign 7/14, Shared2FC box head, 4-conv mask
 # head) and instance data (1333x800) with the backbone replaced, FPN over all four stride 4-32
 # levels (start_level=0, as stock), and the EMOv2 recipe: AdamW lr 2e-4, grad clip 0.1,

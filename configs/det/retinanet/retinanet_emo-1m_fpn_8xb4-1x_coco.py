@@ -1,4 +1,5 @@
-# RetinaNet (FPN, 1x) on COCO with an EMO-1M backbone (EMO, ICCV'23; emo_facts.md §1.1, §4.1).
+# RetinaNet (FPN, 1x) on COCO with an EMO-1M backbone (EMO, ICCV'23; docs/official_recipes.md
+# §1.1, §4.1).
 # The stock mmdet RetinaNet-R50-FPN model and data (1333x800) with the backbone replaced, FPN
 # fed stride 4-32 features (start_level=1, so P3-P7 as stock), and the EMO v1 recipe: AdamW
 # lr 2e-4, cosine, batch 4 x 8 GPUs. Unlike the official EMO-1M config (`pretrained=None`, a bug:

@@ -1,4 +1,4 @@
-# RetinaNet (FPN, 1x) on COCO with an EMOv2-1M backbone (emo_facts.md §1.2, §4.2).
+# RetinaNet (FPN, 1x) on COCO with an EMOv2-1M backbone (docs/official_recipes.md §1.2, §4.2).
 # The stock mmdet RetinaNet-R50-FPN model, data (1333x800) and TTA with the backbone replaced,
 # FPN fed stride 4-32 features (start_level=1, so P3-P7 as stock), and the EMOv2 recipe:
 # AdamW lr 2e-4, grad clip 0.1, half-constant/half-cosine schedule, batch 4 x 4 GPUs.

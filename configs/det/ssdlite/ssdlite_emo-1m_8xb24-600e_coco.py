@@ -1,4 +1,5 @@
-# SSDLite 320x320 on COCO with an EMO-1M backbone (EMO, ICCV'23; emo_facts.md §1.1, §4.1).
+# SSDLite 320x320 on COCO with an EMO-1M backbone (EMO, ICCV'23; docs/official_recipes.md §1.1,
+# §4.1).
 # The stock mmdet SSDLite-MobileNetV2 config with only the backbone and the optimizer replaced:
 # same SSDNeck/SSDHead (depthwise, BN 1e-3/0.03, ReLU6), anchors, augmentation, test cfg,
 # batch 24 x 8 GPUs, RepeatDataset x5 for 120 epochs (600 effective), linear warm-up of 500 iters

@@ -1,6 +1,6 @@
 # SSDLite with an EMOv2-1M backbone at a 512x512 input. As in the official EMOv2 "512" runs, only
 # the input size changes: the anchor generator keeps its 320 settings (strides up to 320, sizes
-# up to 320; emo_facts.md §4.2, §6.14).
+# up to 320; docs/official_recipes.md §4.2, §6.14).
 _base_ = './ssdlite_emo2-1m_8xb24-600e_coco.py'
 
 input_size = 512

@@ -1,7 +1,7 @@
-# SSDLite 320x320 on COCO with an EMOv2-1M backbone (emo_facts.md §1.2, §4.2). The official runs
-# are named "300" but use this 320 input. The stock mmdet SSDLite-MobileNetV2 config (neck, head,
-# anchors, augmentation, test cfg, batch 24 x 8 GPUs, RepeatDataset x5 for 120 epochs = 600
-# effective) with the backbone, the optimizer and the schedule replaced.
+# SSDLite 320x320 on COCO with an EMOv2-1M backbone (docs/official_recipes.md §1.2, §4.2). The
+# official runs are named "300" but use this 320 input. The stock mmdet SSDLite-MobileNetV2
+# config (neck, head, anchors, augmentation, test cfg, batch 24 x 8 GPUs, RepeatDataset x5 for 120
+# epochs = 600 effective) with the backbone, the optimizer and the schedule replaced.
 _base_ = 'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'
 
 custom_imports = dict(imports=['emo_mm'], allow_failed_imports=False)

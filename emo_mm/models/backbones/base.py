@@ -10,6 +10,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..layers import ConvNormAct, InvertedResidualMobileBlock, LayerNorm2d
 from ..layers.norm_act import use_fused_kernels
+from ..pretrained import load_pretrained
 
 #: Per-stage settings shared by every variant: pre-norm and activation of stages 1..4.
 STAGE_NORMS = ('bn', 'bn', 'ln', 'ln')
@@ -62,7 +63,7 @@ class EMOBackboneBase(BaseModule):
             :meth:`switch_to_deploy`). Defaults to False.
         init_cfg (dict | list[dict], optional): Initialisation config; a
             ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')`` loads weights with
-            checks (see :func:`emo_mm.checkpoint.load_pretrained`). Defaults to None.
+            checks (see :func:`emo_mm.models.pretrained.load_pretrained`). Defaults to None.
     """
     arch_zoo: Dict[str, dict] = {}
     arch_keys = ('depths', 'embed_dims', 'exp_ratios', 'head_dims', 'drop_path_rate')
@@ -283,7 +284,6 @@ class EMOBackboneBase(BaseModule):
 
     def init_weights(self) -> None:
         """Load ``Pretrained`` weights with checks, or apply the other init configs."""
-        from emo_mm.checkpoint import load_pretrained
         if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
             load_pretrained(self, self.init_cfg['checkpoint'], prefix=self.init_cfg.get('prefix'))
             self._is_init = True

@@ -4,6 +4,7 @@ from typing import Tuple
 import torch.nn as nn
 
 from emo_mm.registry import MODELS
+from ..archs import EMO_ARCHS
 from ..layers import ConvNormAct, GridWindowAttention, InvertedResidualMobileBlock
 from .base import STAGE_ACTS, EMOBackboneBase
 
@@ -44,20 +45,7 @@ class EMO(EMOBackboneBase):
         (1, 80, 14, 14)
         (1, 168, 7, 7)
     """
-    arch_zoo = {
-        '1m': dict(depths=[2, 2, 8, 3], embed_dims=[32, 48, 80, 168], exp_ratios=[2., 2.5, 3., 3.5],
-                   head_dims=[16, 16, 20, 21], drop_path_rate=0.04036, stem_channels=24,
-                   dw_kernel_sizes=[3, 3, 5, 5]),
-        '2m': dict(depths=[3, 3, 9, 3], embed_dims=[32, 48, 120, 200], exp_ratios=[2., 2.5, 3., 3.5],
-                   head_dims=[16, 16, 20, 20], drop_path_rate=0.05, stem_channels=24,
-                   dw_kernel_sizes=[3, 3, 5, 5]),
-        '5m': dict(depths=[3, 3, 9, 3], embed_dims=[48, 72, 160, 288], exp_ratios=[2., 3., 4., 4.],
-                   head_dims=[24, 24, 32, 32], drop_path_rate=0.05, stem_channels=24,
-                   dw_kernel_sizes=[3, 3, 5, 5]),
-        '6m': dict(depths=[3, 3, 9, 3], embed_dims=[48, 72, 160, 320], exp_ratios=[2., 3., 4., 5.],
-                   head_dims=[16, 24, 20, 32], drop_path_rate=0.05, stem_channels=24,
-                   dw_kernel_sizes=[3, 3, 5, 5]),
-    }
+    arch_zoo = EMO_ARCHS
     arch_keys = EMOBackboneBase.arch_keys + ('stem_channels', 'dw_kernel_sizes')
 
     def _make_stem(self, deploy: bool) -> Tuple[nn.ModuleList, int]:

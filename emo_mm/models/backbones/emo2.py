@@ -4,6 +4,7 @@ from typing import Tuple
 import torch.nn as nn
 
 from emo_mm.registry import MODELS
+from ..archs import EMOV2_ARCHS
 from ..layers import ConvNormAct, HybridWindowAttention
 from .base import STAGE_ACTS, EMOBackboneBase
 
@@ -45,16 +46,7 @@ class EMOv2(EMOBackboneBase):
         (1, 80, 20, 20)
         (1, 180, 10, 10)
     """
-    arch_zoo = {
-        '1m': dict(depths=[2, 2, 8, 3], embed_dims=[32, 48, 80, 180], exp_ratios=[2., 2.5, 3., 3.5],
-                   head_dims=[16, 16, 20, 20], drop_path_rate=0.04036),
-        '2m': dict(depths=[3, 3, 9, 3], embed_dims=[32, 48, 120, 200], exp_ratios=[2., 2.5, 3., 3.5],
-                   head_dims=[16, 16, 20, 20], drop_path_rate=0.05),
-        '5m': dict(depths=[3, 3, 9, 3], embed_dims=[48, 72, 160, 288], exp_ratios=[2., 3., 4., 4.],
-                   head_dims=[16, 24, 32, 32], drop_path_rate=0.05),
-        '20m': dict(depths=[3, 3, 13, 3], embed_dims=[64, 128, 320, 448], exp_ratios=[2., 3., 4., 4.],
-                    head_dims=[16, 32, 32, 32], drop_path_rate=0.1),
-    }
+    arch_zoo = EMOV2_ARCHS
     layer_scale = 1e-6
     dw_kernel_size = 5
 

@@ -1,7 +1,7 @@
 # EMOv2 detection recipe for the 12-epoch (1x) detectors, RetinaNet and Mask R-CNN
-# (emo_facts.md §4.2). Same optimizer as the EMO v1 recipe (AdamW lr 2e-4, wd 0.05, `norm`
-# params without weight decay), plus grad clip max_norm 0.1, a 1e-5 warm-up start factor, and
-# the EMOv2 schedule: base LR held constant up to epoch 6, then cosine to 0 over epochs 6-12.
+# (docs/official_recipes.md §4.2). Same optimizer as the EMO v1 recipe (AdamW lr 2e-4, wd 0.05,
+# `norm` params without weight decay), plus grad clip max_norm 0.1, a 1e-5 warm-up start factor,
+# and the EMOv2 schedule: base LR held constant up to epoch 6, then cosine to 0 over epochs 6-12.
 # Batch 4 x 4 GPUs = 16 (set `train_dataloader.batch_size=4` in the detector config).
 _base_ = './emo_adamw-cosine_1x.py'
 

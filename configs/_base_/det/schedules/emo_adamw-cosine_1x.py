@@ -1,6 +1,7 @@
-# EMO (v1) RetinaNet recipe, 12 epochs (emo_facts.md §4.1): AdamW lr 2e-4, betas (0.9, 0.999),
-# wd 0.05, `norm` params without weight decay, no grad clip; linear warm-up of 500 iters
-# (ratio 0.001), then cosine annealing (stepped per epoch, as mmdet 2.x did) to 0 over 12 epochs.
+# EMO (v1) RetinaNet recipe, 12 epochs (docs/official_recipes.md §4.1): AdamW lr 2e-4,
+# betas (0.9, 0.999), wd 0.05, `norm` params without weight decay, no grad clip; linear warm-up
+# of 500 iters (ratio 0.001), then cosine annealing (stepped per epoch, as mmdet 2.x did) to 0
+# over 12 epochs.
 # Batch 4 x 8 GPUs = 32 (set `train_dataloader.batch_size=4` in the detector config).
 _base_ = 'mmdet::_base_/schedules/schedule_1x.py'
 
