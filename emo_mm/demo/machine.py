@@ -1,6 +1,7 @@
 """A description of the machine the demo ran on, for its summary."""
 import os
-import platform
+
+from ..machine import cpu_name
 
 
 def load_average() -> str:
@@ -9,18 +10,6 @@ def load_average() -> str:
         return '{:.1f}'.format(os.getloadavg()[0])
     except OSError:
         return 'n/a'
-
-
-def cpu_name() -> str:
-    """The CPU's model name (from ``/proc/cpuinfo`` on Linux, else what ``platform`` says)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    return cpu
 
 
 def describe_machine() -> dict:

@@ -1,5 +1,5 @@
 """The demo's pictures: single-image inference with each trained model through
-:mod:`emo_mm.inference`, drawn with :mod:`emo_mm.visualization`.
+:mod:`emo_mm.apis`, drawn with :mod:`emo_mm.visualization`.
 
 Each function takes the model's config and checkpoint and the toy data root, runs the model on a
 few toy val images, one image per call (as a user runs it on their own images), and writes one
@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from .. import visualization as vis
-from ..inference import inference, init_model
+from ..apis import inference, init_model
 from ..toy_data.files import read_lines
 
 
