@@ -12,6 +12,7 @@ MODULES = [
     'emo_mm.models.backbones.emo', 'emo_mm.models.backbones.emo2', 'emo_mm.visualization',
     'emo_mm.models.converters.emo', 'emo_mm.deployment', 'emo_mm.frameworks',
     'emo_mm.machine',
+    'emo_mm.models.layers.parc', 'emo_mm.models.backbones.edgeformer',
 ]
 
 

@@ -1,11 +1,11 @@
-"""The published EMO / EMOv2 variants, as data (the ``arch_zoo`` of :class:`~emo_mm.models.EMO` and
-:class:`~emo_mm.models.EMOv2`).
+"""The published EMO / EMOv2 / EdgeFormer variants, as data (the ``arch_zoo`` of
+:class:`~emo_mm.models.EMO`, :class:`~emo_mm.models.EMOv2` and :class:`~emo_mm.models.EdgeFormer`).
 
 Kept apart from the model classes so that checkpoint conversion (which detects the variant of a
 state dict from its depths and widths) needs no model import. Values: ``docs/official_recipes.md``
 (architectures).
 """
-__all__ = ['EMO_ARCHS', 'EMOV2_ARCHS']
+__all__ = ['EMO_ARCHS', 'EMOV2_ARCHS', 'EDGEFORMER_ARCHS']
 
 EMO_ARCHS = {
     '1m': dict(depths=[2, 2, 8, 3], embed_dims=[32, 48, 80, 168], exp_ratios=[2., 2.5, 3., 3.5],
@@ -31,4 +31,21 @@ EMOV2_ARCHS = {
                head_dims=[16, 24, 32, 32], drop_path_rate=0.05),
     '20m': dict(depths=[3, 3, 13, 3], embed_dims=[64, 128, 320, 448], exp_ratios=[2., 3., 4., 4.],
                 head_dims=[16, 32, 32, 32], drop_path_rate=0.1),
+}
+
+# EdgeFormer / ParC-Net (docs/edgeformer.md): stem, the two MobileNetV2 stages, and per ParC stage
+# (3-5) its width C, ParC width S, FFN width F, number of ParC blocks and meta-kernel length K
+EDGEFORMER_ARCHS = {
+    'xs': dict(stem_channels=16, stem_kernel_size=3, mv2_channels=[32, 64], mv2_depths=[1, 3],
+               stage_channels=[96, 128, 160], parc_channels=[96, 128, 160],
+               ffn_channels=[192, 256, 320], parc_depths=[2, 3, 2],
+               meta_kernel_sizes=[32, 16, 8], fusion='add', final_channels=640),
+    's': dict(stem_channels=16, stem_kernel_size=3, mv2_channels=[32, 64], mv2_depths=[1, 3],
+              stage_channels=[96, 128, 160], parc_channels=[192, 256, 320],
+              ffn_channels=[384, 512, 640], parc_depths=[2, 4, 3],
+              meta_kernel_sizes=[32, 16, 8], fusion='concat', final_channels=640),
+    'h': dict(stem_channels=48, stem_kernel_size=5, mv2_channels=[96, 144], mv2_depths=[1, 3],
+              stage_channels=[216, 288, 432], parc_channels=[324, 432, 432],
+              ffn_channels=[648, 864, 864], parc_depths=[3, 9, 3],
+              meta_kernel_sizes=[32, 16, 8], fusion='concat', final_channels=960),
 }

@@ -79,12 +79,12 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)
 
 
-def build_norm(name: str, channels: int) -> nn.Module:
+def build_norm(name: str, channels: int, eps: float = NORM_EPS) -> nn.Module:
     """Build ``'bn'`` (BatchNorm2d), ``'ln'`` (:class:`LayerNorm2d`) or ``'none'`` (Identity)."""
     if name == 'bn':
-        return nn.BatchNorm2d(channels, eps=NORM_EPS)
+        return nn.BatchNorm2d(channels, eps=eps)
     if name == 'ln':
-        return LayerNorm2d(channels)
+        return LayerNorm2d(channels, eps=eps)
     if name == 'none':
         return nn.Identity()
     raise ValueError(f'Unknown norm {name!r}; valid choices: {NORMS}')
@@ -153,6 +153,7 @@ class ConvNormAct(nn.Module):
         norm (str): ``'bn'``, ``'ln'`` or ``'none'``. Defaults to ``'none'``.
         act (str): ``'silu'``, ``'gelu'`` or ``'none'``. Defaults to ``'none'``.
         deploy (bool): Build the BN-folded form directly. Defaults to False.
+        norm_eps (float): Epsilon of the norm. Defaults to :data:`NORM_EPS` (EMO's 1e-6).
 
     Example:
         >>> unit = ConvNormAct(8, 16, kernel_size=3, stride=2, norm='bn', act='silu')
@@ -162,12 +163,12 @@ class ConvNormAct(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1,
                  groups: int = 1, bias: bool = False, norm: str = 'none', act: str = 'none',
-                 deploy: bool = False):
+                 deploy: bool = False, norm_eps: float = NORM_EPS):
         super().__init__()
         fold = deploy and norm == 'bn'
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2,
                               groups=groups, bias=bias or fold)
-        self.norm = build_norm('none' if fold else norm, out_channels)
+        self.norm = build_norm('none' if fold else norm, out_channels, norm_eps)
         self.act = build_act(act)
         self.act_name = act
 

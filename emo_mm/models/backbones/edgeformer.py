@@ -1,0 +1,264 @@
+"""EdgeFormer backbone (ParC-Net): "ParC-Net: Position Aware Circular Convolution with Merits from
+ConvNets and Transformer" (ECCV 2022), first published as "EdgeFormer"."""
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.checkpoint import checkpoint
+
+from emo_mm.io import CheckpointError
+from emo_mm.registry import MODELS
+from ..archs import EDGEFORMER_ARCHS
+from ..layers import ConvNormAct
+from ..layers.norm_act import fold_bn_before_pointwise_conv
+from ..layers.parc import PARC_NORM_EPS, MobileNetV2Block, ParCBlock, ParCFusionBlock
+from ..pretrained import load_pretrained
+from .base import EMOBackboneBase
+
+NUM_LEVELS = 5
+OUTPUT_STRIDES = (32, 16)
+CONVERTER = 'tools/model_converters/edgeformer_to_mmpretrain.py'
+
+
+@MODELS.register_module()
+class EdgeFormer(BaseModule):
+    """EdgeFormer / ParC-Net backbone (`paper <https://arxiv.org/abs/2203.03952>`_).
+
+    MobileViT's macro-architecture with the transformer replaced by position-aware global
+    circular convolutions (ParC): a 3x3 (H: 5x5) stride-2 conv stem, MobileNetV2 blocks
+    (expansion 4, SiLU) in the first two stages, then in stages 3-5 one stride-2 MobileNetV2 block
+    followed by a :class:`~emo_mm.models.layers.parc.ParCFusionBlock` (local conv -> ParC blocks
+    -> fusion conv). Every norm is a BatchNorm with eps 1e-5.
+
+    Levels (``out_indices``) follow the EMO convention, by stride: 0 = stem + first stage
+    (stride 2), 1..4 = stages 2..5 (strides 4, 8, 16, 32). Kernels and position embeddings are
+    resampled to every input size, per axis, so any ``H x W`` works (see ``docs/edgeformer.md``).
+
+    Architectures (params of the ImageNet classifier, exact; of the backbone without the final
+    expansion conv):
+
+    ===== ============= ================= ============= ================ ====== ====================
+    arch  stage widths  ParC widths S     FFN widths F  ParC blocks      fusion params
+    ===== ============= ================= ============= ================ ====== ====================
+    xs    32, 64, 96,   96, 128, 160      192, 256, 320 2, 3, 2          add    2,185,384 / 1,440,704
+          128, 160
+    s     32, 64, 96,   192, 256, 320     384, 512, 640 2, 4, 3          concat 5,037,088 / 4,292,408
+          128, 160
+    h     96, 144, 216, 324, 432, 432     648, 864, 864 3, 9, 3          concat 20,403,940 /
+          288, 432                                                              19,026,300
+    ===== ============= ================= ============= ================ ====== ====================
+
+    Args:
+        arch (str | dict): ``'xs'``, ``'s'`` or ``'h'`` (case-insensitive), or a dict with the keys
+            of :attr:`arch_keys`. Defaults to ``'s'``.
+        out_indices (int | Sequence[int]): Levels to output, in 0..4 (negatives count from the
+            end). Defaults to ``(1, 2, 3, 4)``.
+        output_stride (int): 32, or 16 to run the last stage at stride 16 (its downsampling
+            block gets stride 1, without dilation: the official DeepLabv3 setting).
+            Defaults to 32.
+        drop_rate (float): Dropout after the FFN of every ParC block. Defaults to 0.1 (official).
+        frozen_stages (int): Freeze levels ``0..frozen_stages`` (-1 = none). Defaults to -1.
+        norm_eval (bool): Keep every BatchNorm in eval mode while training. Defaults to False.
+        with_cp (bool): Activation checkpointing per block while training. Defaults to False.
+        final_conv (bool): Apply the classification 1x1 expansion conv + BN + SiLU to level 4
+            (``final_channels`` wide). Defaults to False.
+        init_cfg (dict | list[dict], optional): ``dict(type='Pretrained', checkpoint=...,
+            prefix='backbone.')`` loads converted weights with checks (see :data:`CONVERTER`).
+            Without it the official initialisation is applied (Kaiming-normal fan-out convs,
+            uniform meta kernels, N(0, 1) position embeddings). Defaults to None.
+
+    Example:
+        >>> import torch
+        >>> from emo_mm.models import EdgeFormer
+        >>> model = EdgeFormer(arch='s', out_indices=(0, 1, 2, 3, 4)).eval()
+        >>> for level in model(torch.rand(1, 3, 256, 320)):
+        ...     print(tuple(level.shape))
+        (1, 32, 128, 160)
+        (1, 64, 64, 80)
+        (1, 96, 32, 40)
+        (1, 128, 16, 20)
+        (1, 160, 8, 10)
+    """
+    arch_zoo: Dict[str, dict] = EDGEFORMER_ARCHS
+    arch_keys = ('stem_channels', 'stem_kernel_size', 'mv2_channels', 'mv2_depths',
+                 'stage_channels', 'parc_channels', 'ffn_channels', 'parc_depths',
+                 'meta_kernel_sizes', 'fusion', 'final_channels')
+    #: Number of entries of the list-valued arch keys.
+    arch_lengths = dict(mv2_channels=2, mv2_depths=2, stage_channels=3, parc_channels=3,
+                        ffn_channels=3, parc_depths=3, meta_kernel_sizes=3)
+    expand_ratio = 4.
+
+    def __init__(self,
+                 arch: Union[str, dict] = 's',
+                 out_indices: Union[int, Sequence[int]] = (1, 2, 3, 4),
+                 output_stride: int = 32,
+                 drop_rate: float = 0.1,
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 final_conv: bool = False,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.arch_settings = settings = self._parse_arch(arch)
+        self.out_indices = EMOBackboneBase._parse_out_indices(out_indices)
+        if output_stride not in OUTPUT_STRIDES:
+            raise ValueError(f'output_stride must be one of {OUTPUT_STRIDES}, got {output_stride!r}')
+        if final_conv and NUM_LEVELS - 1 not in self.out_indices:
+            raise ValueError(f'final_conv applies to level {NUM_LEVELS - 1}: out_indices must '
+                             f'include it, got {self.out_indices}')
+        if not 0 <= drop_rate < 1:
+            raise ValueError(f'drop_rate must be in [0, 1), got {drop_rate}')
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages < NUM_LEVELS:
+            raise ValueError(f'frozen_stages must be an int in -1..{NUM_LEVELS - 1} (-1 = none, '
+                             f'k = levels 0..k), got {frozen_stages!r}')
+        self.output_stride = output_stride
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+
+        eps = dict(norm_eps=PARC_NORM_EPS)
+        width = settings['stem_channels']
+        stem = ConvNormAct(3, width, settings['stem_kernel_size'], stride=2, norm='bn', act='silu',
+                           **eps)
+        levels: List[List[nn.Module]] = [[stem], []]
+        for i, (channels, depth) in enumerate(zip(settings['mv2_channels'], settings['mv2_depths'])):
+            for j in range(depth):  # stage 1 keeps the stem's stride 2, stage 2 halves it
+                stride = 2 if i == 1 and j == 0 else 1
+                levels[i].append(MobileNetV2Block(width, channels, stride, self.expand_ratio, **eps))
+                width = channels
+        for i, channels in enumerate(settings['stage_channels']):
+            stride = 1 if i == 2 and output_stride == 16 else 2
+            levels.append([
+                MobileNetV2Block(width, channels, stride, self.expand_ratio, **eps),
+                ParCFusionBlock(channels, settings['parc_channels'][i], settings['ffn_channels'][i],
+                                settings['parc_depths'][i], settings['meta_kernel_sizes'][i],
+                                settings['fusion'], drop_rate, **eps),
+            ])
+            width = channels
+        for level, blocks in enumerate(levels):
+            self.add_module(f'stage{level}', nn.ModuleList(blocks))
+        self.out_channels = settings['mv2_channels'] + settings['stage_channels']
+        self.final_conv = None
+        if final_conv:
+            self.final_conv = ConvNormAct(width, settings['final_channels'], 1, norm='bn',
+                                          act='silu', **eps)
+            self.out_channels[-1] = settings['final_channels']
+        self._official_init()
+        self._freeze_stages()
+
+    # ------------------------------------------------------------------ argument parsing
+    def _parse_arch(self, arch: Union[str, dict]) -> dict:
+        if isinstance(arch, str):
+            name = arch.lower()
+            if name not in self.arch_zoo:
+                raise ValueError(f'Unknown EdgeFormer arch {arch!r}; valid choices: '
+                                 f'{sorted(self.arch_zoo)} (or a dict with keys {list(self.arch_keys)})')
+            return copy.deepcopy(self.arch_zoo[name])
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
+        missing = [k for k in self.arch_keys if k not in arch]
+        extra = [k for k in arch if k not in self.arch_keys]
+        if missing or extra:
+            raise ValueError(f'Custom EdgeFormer arch must have exactly the keys '
+                             f'{list(self.arch_keys)}; missing: {missing}, unexpected: {extra}')
+        for key, length in self.arch_lengths.items():
+            if len(arch[key]) != length:
+                raise ValueError(f'arch[{key!r}] must have {length} values, got {arch[key]}')
+        if any(s % 2 for s in arch['parc_channels']):
+            raise ValueError(f"arch['parc_channels'] must be even (two halves), got "
+                             f"{arch['parc_channels']}")
+        return copy.deepcopy(dict(arch))
+
+    # ------------------------------------------------------------------ init
+    def _official_init(self) -> None:
+        """The official classification init: Kaiming-normal (fan-out) convs with zero biases,
+        BN weight 1 / bias 0. The meta kernels (U(+-1/sqrt(K))) and position embeddings (N(0, 1))
+        are not convs: they keep the init of their constructors."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode='fan_out')
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, _BatchNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def init_weights(self) -> None:
+        """Load ``Pretrained`` weights with checks (converted EdgeFormer files), or apply the other
+        init configs."""
+        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
+            path = self.init_cfg['checkpoint']
+            hint = (f'Convert an official EdgeFormer / ParC-Net checkpoint first:\n  python '
+                    f'{CONVERTER} <official .pt> {path} [--backbone-only]')
+            try:
+                load_pretrained(self, path, prefix=self.init_cfg.get('prefix'))
+            except FileNotFoundError as err:
+                raise FileNotFoundError(f'Pretrained checkpoint {path!r} not found (init_cfg of '
+                                        f'EdgeFormer). {hint}\nor set init_cfg=None to train from '
+                                        'scratch.') from err
+            except CheckpointError as err:
+                raise CheckpointError(f'{err}\n{hint}') from err
+            self._is_init = True
+            return
+        super().init_weights()
+
+    # ------------------------------------------------------------------ forward
+    @property
+    def levels(self) -> List[nn.ModuleList]:
+        """``[stage0, ..., stage4]`` (stage0 = stem + first stage)."""
+        return [getattr(self, f'stage{i}') for i in range(NUM_LEVELS)]
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        if x.dim() != 4 or x.shape[1] != 3 or x.shape[0] == 0:
+            raise ValueError(f'EdgeFormer expects a non-empty (N, 3, H, W) input, got shape '
+                             f'{tuple(x.shape)}')
+        if x.is_cpu:  # oneDNN's convs are faster on NHWC data (as in EMO)
+            x = x.contiguous(memory_format=torch.channels_last)
+        outs = []
+        checkpointed = self.with_cp and self.training and torch.is_grad_enabled()
+        for level in range(self.out_indices[-1] + 1):
+            for block in self.levels[level]:
+                if checkpointed and x.requires_grad:
+                    x = checkpoint(block, x, use_reentrant=False)
+                else:
+                    x = block(x)
+            if level == NUM_LEVELS - 1 and self.final_conv is not None:
+                x = self.final_conv(x)
+            if level in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def switch_to_deploy(self) -> None:
+        """Fold BatchNorms into the adjacent convs for inference (in place; call in eval mode).
+
+        Folds the BN of every conv-norm unit (stem, MobileNetV2 blocks, fusion frames, channel
+        attention, expansion conv) and each FFN pre-norm into the FFN's first 1x1 conv. The
+        pre-norms of the circular convs and the BN before the grouped ``proj_out`` stay. Outputs
+        are unchanged up to float rounding. The folded form is meant for inference and export;
+        checkpoints keep the train form (the official layout).
+        """
+        for module in self.modules():
+            if isinstance(module, ConvNormAct):
+                module.switch_to_deploy()
+            elif isinstance(module, ParCBlock) and isinstance(module.ffn.norm, _BatchNorm):
+                module.ffn.fc1 = fold_bn_before_pointwise_conv(module.ffn.norm, module.ffn.fc1)
+                module.ffn.norm = nn.Identity()
+
+    # ------------------------------------------------------------------ training behaviour
+    def _freeze_stages(self) -> None:
+        for level in self.levels[:self.frozen_stages + 1]:
+            level.eval()
+            for param in level.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
