@@ -1,6 +1,7 @@
 # emo_mm: one-command install, tests and the demo.
 #   make install   create .venv/ and install the pinned OpenMMLab stack (+ mmcv ops build) and emo_mm
-#   make test      install if needed, then run the test suite
+#   make install-deploy  add mmdeploy (torch2onnx + onnxruntime backend) to .venv/
+#   make test      install (+ mmdeploy) if needed, then run the test suite
 #   make demo      install if needed, then run the main job on the built-in toy dataset
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -10,7 +11,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.stamp
 PYTEST_ARGS ?=
 
-.PHONY: install test demo clean-venv
+.PHONY: install install-deploy test demo clean-venv
 
 install: $(STAMP)/emo_mm
 	@bash tools/misc/ensure_mmcv.sh $(PY)
@@ -38,12 +39,28 @@ $(STAMP)/runtime: $(STAMP)/torch requirements/mmcv.txt requirements/runtime.txt 
 	$(PIP) install -q -r requirements/runtime.txt -r requirements/tests.txt -r requirements/export.txt -c requirements/torch.txt -c requirements/mmcv.txt
 	@touch $@
 
-$(STAMP)/emo_mm: $(STAMP)/runtime setup.py
-	@echo "[install] 4/4 emo_mm (editable)"
-	$(PIP) install -q --no-deps --no-build-isolation -e .
+$(STAMP)/mim: $(STAMP)/runtime requirements/mim.txt
+	@echo "[install] 3/4 (cont.) openmim: mim train / test / run emo_mm ..."
+	$(PIP) install -q -r requirements/mim.txt -c requirements/torch.txt -c requirements/mmcv.txt -c requirements/build.txt
 	@touch $@
 
-test: install
+# then links <site-packages>/emo_mm/.mim to configs/, tools/, model-index.yml for mim (see setup.py)
+$(STAMP)/emo_mm: $(STAMP)/mim setup.py
+	@echo "[install] 4/4 emo_mm (editable)"
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	$(PY) tools/misc/link_mim.py
+	@touch $@
+
+# mmdeploy (optional extra; `make test` installs it so that tests/test_mmdeploy.py runs). --no-deps:
+# see requirements/deploy.txt.
+install-deploy: $(STAMP)/deploy
+
+$(STAMP)/deploy: $(STAMP)/emo_mm requirements/deploy.txt
+	@echo "[install] mmdeploy (torch2onnx + onnxruntime backend)"
+	$(PIP) install -q --no-deps -r requirements/deploy.txt
+	@touch $@
+
+test: install install-deploy
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: install

@@ -11,6 +11,7 @@ from .version import __version__
 compat.apply()
 
 from .models import *  # noqa: E402,F401,F403  (registers the models)
-from . import engine  # noqa: E402,F401  (crash-safe training hooks; safe checkpoint loading in mmengine)
+from . import engine  # noqa: E402,F401  (crash-safe training hooks)
+from . import hub  # noqa: E402,F401  (model names for mmpretrain's get_model and the inferencers)
 
 __all__ = ['__version__', 'compat']

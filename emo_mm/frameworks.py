@@ -76,6 +76,8 @@ class Framework:
     """What one framework does its own way. Subclasses exist for the three frameworks."""
 
     name: str = ''
+    #: Folder of the framework's configs in the repository (and in ``emo_mm/.mim``).
+    config_folder: str = ''
     #: Default (H, W) input of :meth:`input_shape`.
     default_shape: Tuple[int, int] = (224, 224)
 
@@ -135,6 +137,7 @@ class Framework:
 
 class MMPretrain(Framework):
     name = 'mmpretrain'
+    config_folder = 'configs/cls/'
     default_shape = (224, 224)
 
     def init_model(self, cfg, checkpoint, device):
@@ -177,6 +180,7 @@ class MMPretrain(Framework):
 
 class MMDet(Framework):
     name = 'mmdet'
+    config_folder = 'configs/det/'
     default_shape = (800, 1333)
 
     def input_shape(self, cfg):
@@ -220,6 +224,7 @@ class MMDet(Framework):
 
 class MMSeg(Framework):
     name = 'mmseg'
+    config_folder = 'configs/seg/'
     default_shape = (512, 512)
 
     def init_model(self, cfg, checkpoint, device):

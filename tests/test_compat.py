@@ -20,6 +20,7 @@ from mmengine.runner import CheckpointLoader, Runner, load_checkpoint
 from torch.utils.data import Dataset
 
 from emo_mm import compat
+from emo_mm.compat.shim import dist_version
 from emo_mm.io import CHECKPOINT_SAFE_GLOBALS, UnsafeCheckpointError
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -56,8 +57,12 @@ def test_import_keeps_frameworks_unimported_and_hooks_ssd_head():
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result['frameworks'] == []
-    # The pinned stack (torch 2.14, mmdet 3.3.0, mmengine 0.10.7) needs all four.
-    assert result['active'] == ['checkpoint', 'ssd_head', 'dist_cpu', 'safe_loading']
+    # The pinned stack (torch 2.14, mmdet 3.3.0, mmengine 0.10.7) needs all four; mmdeploy
+    # 1.3.1 (an optional extra) needs its own.
+    expected = ['checkpoint', 'ssd_head', 'dist_cpu', 'safe_loading']
+    if dist_version('mmdeploy'):
+        expected.append('mmdeploy_export')
+    assert result['active'] == expected
     assert result['has_loss_cls'] and result['loss_cls'] == 'None'
 
 
