@@ -80,7 +80,7 @@ def write_summary(work_dir: str, *, results: Dict[str, dict], checks: List[dict]
         started (datetime): When the run started.
         total_seconds (float): The run's wall time.
         stage_seconds (dict): The seconds of each stage.
-        machine (dict): :func:`emo_mm.demo.machine.describe_machine` with ``load_start``.
+        machine (dict): :func:`emo_mm.machine.describe_machine` with ``load_start``.
         load_end (str): The load average at the end.
         pictures (dict): The picture of each task.
 

@@ -25,7 +25,7 @@ import warnings
 from datetime import datetime
 from typing import Sequence
 
-from .machine import describe_machine, load_average
+from ..machine import describe_machine, load_average
 from .outputs import last_checkpoint, test_metrics, train_losses
 from .pictures import DRAW
 from .progress import Progress
