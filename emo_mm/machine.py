@@ -3,7 +3,7 @@ import os
 import platform
 from typing import Optional
 
-__all__ = ['cpu_name', 'machine_info']
+__all__ = ['cpu_name', 'describe_machine', 'load_average', 'machine_info']
 
 _PACKAGES = ('mmengine', 'mmpretrain', 'mmdet', 'mmseg', 'onnxruntime')
 
@@ -41,3 +41,23 @@ def machine_info(device: Optional[str] = None) -> dict:
         except ImportError:
             pass
     return info
+
+
+def load_average() -> str:
+    """The 1-minute load average, ``'n/a'`` where the platform has none."""
+    try:
+        return '{:.1f}'.format(os.getloadavg()[0])
+    except OSError:
+        return 'n/a'
+
+
+def describe_machine() -> dict:
+    """The CPU, its cores, torch's threads and the GPUs: ``summary`` (one line), ``cpu``,
+    ``cores``, ``gpus`` (names)."""
+    import torch
+    cpu = cpu_name()
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    summary = (f'{os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__} with '
+               f'{torch.get_num_threads()} threads, '
+               + (f'{len(gpus)} GPU(s): {", ".join(gpus)}' if gpus else 'no GPU'))
+    return dict(summary=summary, cpu=cpu, cores=os.cpu_count(), gpus=gpus)

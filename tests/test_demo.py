@@ -1,7 +1,7 @@
-"""The demo (tools/demo.py): the drawing helpers, the progress filter, and a shortened end-to-end
-run (``--quick``) through the real tools that must learn (losses fall, metrics beat trivial
-baselines) and write the pictures and the summary. The full run's quality bar is not asserted
-here (it needs the full schedules: ``make demo``)."""
+"""The demo (tools/demo.py, emo_mm.demo): the drawing helpers, the console filter, the quick run's
+configs, and a shortened end-to-end run (``--quick``) through the real tools that must learn
+(losses fall, metrics beat trivial baselines) and write the pictures and the summary. The full
+run's quality bar is not asserted here (it needs the full schedules: ``make demo``)."""
 import json
 import re
 import subprocess
@@ -14,6 +14,8 @@ import pytest
 from PIL import Image
 
 from emo_mm import visualization as vis
+from emo_mm.demo.log_filter import ConsoleFilter
+from emo_mm.demo.tasks import BACKBONE_NAME, TASKS
 from emo_mm.testing import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,18 +80,44 @@ def test_gpus_from_environment(monkeypatch):
 
 
 def test_console_filter_hides_config_dumps_but_not_errors():
-    p = demo.Progress(1, '/nonexistent')
+    shown = ConsoleFilter()
     lines = ['11/22 07:45:00 - mmengine - INFO - Config:', "model = dict(", ')',
              '11/22 07:45:01 - mmengine - INFO - paramwise_options -- a.b:lr=0.1',
              'Traceback (most recent call last):',
              '11/22 07:45:02 - mmengine - INFO - Epoch(train) [1][5/16]  loss: 1.6',
              'loading annotations into memory...']
-    shown, muted = [], False
-    for line in lines:
-        show, muted = p._shown(line, muted)
-        if show:
-            shown.append(line)
-    assert shown == lines[4:]
+    assert [line for line in lines if shown(line)] == lines[4:]
+
+
+# keys in which a quick config may differ from its full config: the schedule, the batch sizes
+# and the logging / checkpoint intervals that follow it
+SCHEDULE_KEYS = ('max_epochs', 'max_iters', 'param_scheduler', 'train_cfg', 'default_hooks')
+
+
+def _without(cfg_dict, keys):
+    out = {k: v for k, v in cfg_dict.items() if k not in keys}
+    for loader in ('train_dataloader', 'val_dataloader'):
+        out[loader] = {k: v for k, v in out[loader].items() if k != 'batch_size'}
+    return out
+
+
+@pytest.mark.parametrize('task', sorted(TASKS))
+def test_quick_config_changes_only_the_schedule(task):
+    """The quick run trains the full run's model, data pipeline and optimizer, on a shorter
+    schedule that ends with its training run."""
+    from mmengine.config import Config
+    full = Config.fromfile(str(ROOT / TASKS[task].config))
+    quick = Config.fromfile(str(ROOT / TASKS[task].quick_config))
+    assert _without(quick.to_dict(), SCHEDULE_KEYS) == _without(full.to_dict(), SCHEDULE_KEYS)
+    assert quick.test_dataloader == full.test_dataloader  # evaluated as in the full run
+    length = quick.train_cfg.get('max_epochs', quick.train_cfg.get('max_iters'))
+    full_length = full.train_cfg.get('max_epochs', full.train_cfg.get('max_iters'))
+    assert length < full_length
+    assert quick.param_scheduler[-1].end == length == quick.default_hooks.checkpoint.interval
+    assert [s.type for s in quick.param_scheduler] == [s.type for s in full.param_scheduler]
+    for hooks in ('logger', 'checkpoint'):  # only the intervals change
+        assert {k: v for k, v in quick.default_hooks[hooks].items() if k != 'interval'} == \
+            {k: v for k, v in full.default_hooks[hooks].items() if k != 'interval'}
 
 
 # --------------------------------------------------------------------------- the quick run
@@ -136,7 +164,7 @@ def test_quick_run_uses_the_real_tools(quick_run):
         assert expected in out, expected
     assert 'Converted EMOv2-1m (backbone only)' in (logs / 'convert.log').read_text()
     # the detector and the segmentor start from the converted classifier backbone
-    backbone = str(quick_run['work_dir'] / 'cls' / demo.BACKBONE_NAME)
+    backbone = str(quick_run['work_dir'] / 'cls' / BACKBONE_NAME)
     for task in ('det', 'seg'):
         log = (logs / f'{task}_train.log').read_text()
         assert re.search(r'Loaded \d+ tensors of EMOv2 from ' + re.escape(backbone), log), task
@@ -155,5 +183,6 @@ def test_quick_run_writes_pictures_and_summary(quick_run):
         assert img.std() > 10, path  # not blank
     text = (work_dir / 'summary.md').read_text()
     for needed in ('classification', 'detection', 'segmentation', 'top-1', 'bbox mAP@[.5:.95]',
-                   'mIoU', 'demo_det.png', 'python tools/demo.py --quick', 'total wall time'):
+                   'mIoU', 'demo_det.png', 'python tools/demo.py --quick', 'total wall time',
+                   TASKS['det'].quick_config):
         assert needed in text, needed

@@ -1,7 +1,9 @@
-"""Toy shapes data (tools/dataset_converters/make_toy_data.py): the three layouts are read by the
-stock mmpretrain / mmdet / mmseg datasets, annotations agree with the pixels, generation is
-deterministic, complete generations are reused and ``--force`` regenerates."""
+"""Toy shapes data (emo_mm.toy_data, tools/dataset_converters/make_toy_data.py): the three layouts
+are read by the stock mmpretrain / mmdet / mmseg datasets, annotations agree with the pixels,
+generation is deterministic and unchanged, complete generations are reused and ``--force``
+regenerates."""
 import filecmp
+import hashlib
 import json
 import os
 import os.path as osp
@@ -12,12 +14,14 @@ import pytest
 from PIL import Image
 
 from emo_mm.testing import load_script
+from emo_mm.toy_data import generate, make_toy_data
+from emo_mm.toy_data.scene import GENERATOR_VERSION, SCENES, image_rng, render_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / 'tools' / 'dataset_converters' / 'make_toy_data.py'
 
 
-mtd = load_script(SCRIPT)
+tool = load_script(SCRIPT)
 CLASSES = ('circle', 'cross', 'square', 'star', 'triangle')
 SMALL = dict(cls_train_per_class=6, cls_val_per_class=3, det_train=16, det_val=8, seg_train=8,
              seg_val=6)
@@ -40,7 +44,7 @@ def _tree(root):
 @pytest.fixture(scope='module')
 def toy(tmp_path_factory):
     out = tmp_path_factory.mktemp('toy')
-    res = mtd.make_toy_data(str(out), seed=3, verbose=False, **SMALL)
+    res = make_toy_data(str(out), seed=3, verbose=False, **SMALL)
     assert all(r['generated'] for r in res.values())
     return out
 
@@ -226,7 +230,7 @@ def test_det_read_by_pycocotools_and_mmdet(toy, split):
 
 
 def test_det_rle_only(tmp_path):
-    mtd.make_toy_data(str(tmp_path), seed=1, tasks=['det'], det_train=3, det_val=4,
+    make_toy_data(str(tmp_path), seed=1, tasks=['det'], det_train=3, det_val=4,
                       mask_format='rle', verbose=False)
     data = json.loads((tmp_path / 'det' / 'annotations' / 'instances_val2017.json').read_text())
     assert data['annotations'] and all(
@@ -285,9 +289,9 @@ def test_overlapping_objects_contrast_with_each_other():
     beneath; with that rule the least contrast in these scenes was 15.)"""
     contrasts = []
     for i in range(150):
-        rng = mtd._rng(0, 'seg', 'train', i)
-        img, insts = mtd.render_scene(rng, 128, ['circle', 'square', 'star', 'cross',
-                                                 'triangle'], mtd._SCENE['seg'])
+        rng = image_rng(0, 'seg', 'train', i)
+        img, insts = render_scene(rng, 128, ['circle', 'square', 'star', 'cross', 'triangle'],
+                                  SCENES['seg'])
         img = img.astype(np.float32)
         for a, top in enumerate(insts):
             for below in insts[:a]:
@@ -306,7 +310,7 @@ def test_overlapping_objects_contrast_with_each_other():
 
 def test_seg_labels_name_the_right_shapes(tmp_path):
     """One object per image (no occlusion): its label is the class its geometry says."""
-    mtd.make_toy_data(str(tmp_path), tasks=['seg'], seg_train=40, seg_val=1, seg_max_objects=1,
+    make_toy_data(str(tmp_path), tasks=['seg'], seg_train=40, seg_val=1, seg_max_objects=1,
                       verbose=False)
     ann_dir = tmp_path / 'seg' / 'annotations' / 'training'
     hits, seen = [], set()
@@ -336,13 +340,40 @@ def _assert_same_tree(a, b):
 
 
 def test_same_seed_byte_identical(toy, tmp_path):
-    mtd.make_toy_data(str(tmp_path), seed=3, verbose=False, **SMALL)
+    make_toy_data(str(tmp_path), seed=3, verbose=False, **SMALL)
     for task in ('cls', 'det', 'seg'):
         _assert_same_tree(str(toy / task), str(tmp_path / task))
 
 
+def _digest(root):
+    """sha256 of every file below ``root`` (name and content); images by their decoded pixels,
+    so that the digest does not depend on the zlib / libjpeg build that Pillow bundles."""
+    h = hashlib.sha256()
+    for rel in _tree(root):
+        h.update(rel.encode() + b'\0')
+        if rel.endswith(('.png', '.jpg')):
+            img = Image.open(osp.join(root, rel))
+            h.update(f'{img.mode} {img.size}'.encode())
+            h.update(np.asarray(img).tobytes())
+        else:
+            h.update(Path(root, rel).read_bytes())
+    return h.hexdigest()
+
+
+# the digest of the ``toy`` fixture's files, recorded from the generator of version 3
+DIGEST_V3 = 'b497ad667dff69127c679d2507fa52cf142fd41d3f4190c0134103d9dfd7ddfc'
+
+
+def test_generation_is_unchanged(toy):
+    """The toy data (and with it the demo's results) change only with the generator version: a
+    change of the data must bump ``GENERATOR_VERSION`` (stale data sets are then regenerated)
+    and record the new digest here."""
+    assert GENERATOR_VERSION == 3
+    assert _digest(str(toy)) == DIGEST_V3
+
+
 def test_different_seed_differs(toy, tmp_path):
-    mtd.make_toy_data(str(tmp_path), seed=4, verbose=False, **SMALL)
+    make_toy_data(str(tmp_path), seed=4, verbose=False, **SMALL)
     for task in ('cls', 'det', 'seg'):
         a, b = toy / task, tmp_path / task
         files = [f for f in _tree(a) if f.endswith(('.png', '.jpg'))]
@@ -360,7 +391,7 @@ def test_different_seed_differs(toy, tmp_path):
 def test_more_images_keep_existing_ones(toy, tmp_path):
     """Every image has its own random stream: a larger set extends a smaller one."""
     more = dict(SMALL, seg_train=SMALL['seg_train'] + 3)
-    mtd.make_toy_data(str(tmp_path), seed=3, tasks=['seg'], verbose=False, **more)
+    make_toy_data(str(tmp_path), seed=3, tasks=['seg'], verbose=False, **more)
     for f in _tree(toy / 'seg' / 'images'):
         assert (toy / 'seg/images' / f).read_bytes() == (tmp_path / 'seg/images' / f).read_bytes()
     assert len(os.listdir(tmp_path / 'seg/images/training')) == SMALL['seg_train'] + 3
@@ -374,63 +405,63 @@ def test_skip_when_complete_and_force(tmp_path, capsys):
     args = ['--out', str(tmp_path), '--seed', '5', '--tasks', 'cls', 'seg',
             '--cls-train-per-class', '2', '--cls-val-per-class', '1', '--seg-train', '2',
             '--seg-val', '1']
-    assert mtd.main(args) == 0
+    assert tool.main(args) == 0
     assert sorted(os.listdir(tmp_path)) == ['cls', 'seg']
     before = _mtimes(tmp_path)
     capsys.readouterr()
-    assert mtd.main(args) == 0  # complete with the same settings: nothing rewritten
+    assert tool.main(args) == 0  # complete with the same settings: nothing rewritten
     assert capsys.readouterr().out.count('skipping') == 2
     assert _mtimes(tmp_path) == before
 
-    res = mtd.make_toy_data(str(tmp_path), seed=5, tasks=['cls'], force=True, verbose=False,
+    res = make_toy_data(str(tmp_path), seed=5, tasks=['cls'], force=True, verbose=False,
                             cls_train_per_class=2, cls_val_per_class=1)
     assert res['cls']['generated']
     after = _mtimes(tmp_path)
     assert all(after[f] != before[f] for f in before if f.startswith('cls'))
     assert all(after[f] == before[f] for f in before if f.startswith('seg'))
 
-    assert mtd.main(args + ['--force', '--quiet']) == 0  # --force from the command line
+    assert tool.main(args + ['--force', '--quiet']) == 0  # --force from the command line
     assert all(_mtimes(tmp_path)[f] != after[f] for f in after)
 
 
 def test_incomplete_or_changed_is_regenerated(tmp_path):
     kw = dict(tasks=['cls'], cls_train_per_class=2, cls_val_per_class=1, verbose=False)
-    mtd.make_toy_data(str(tmp_path), seed=0, **kw)
+    make_toy_data(str(tmp_path), seed=0, **kw)
     victim = tmp_path / 'cls' / 'train' / 'star' / 'star_00001.png'
     original = victim.read_bytes()
     victim.unlink()  # a damaged set is not "complete"
-    assert mtd.make_toy_data(str(tmp_path), seed=0, **kw)['cls']['generated']
+    assert make_toy_data(str(tmp_path), seed=0, **kw)['cls']['generated']
     assert victim.read_bytes() == original
     # other settings: regenerated to match them, nothing left over from the old set
     kw['cls_train_per_class'] = 1
-    assert mtd.make_toy_data(str(tmp_path), seed=0, **kw)['cls']['generated']
+    assert make_toy_data(str(tmp_path), seed=0, **kw)['cls']['generated']
     assert not victim.exists()
     assert len((tmp_path / 'cls' / 'meta' / 'train.txt').read_text().splitlines()) == 5
-    assert not mtd.make_toy_data(str(tmp_path), seed=0, **kw)['cls']['generated']
+    assert not make_toy_data(str(tmp_path), seed=0, **kw)['cls']['generated']
 
 
 def test_changed_scene_settings_are_regenerated(tmp_path, monkeypatch):
-    """Object sizes live in ``_SCENE``, not in the options: changing them must not reuse data."""
+    """Object sizes live in ``SCENES``, not in the options: changing them must not reuse data."""
     kw = dict(tasks=['seg'], seg_train=1, seg_val=1, verbose=False)
-    assert mtd.make_toy_data(str(tmp_path), seed=0, **kw)['seg']['generated']
-    assert not mtd.make_toy_data(str(tmp_path), seed=0, **kw)['seg']['generated']
-    scene = dict(mtd._SCENE)
+    assert make_toy_data(str(tmp_path), seed=0, **kw)['seg']['generated']
+    assert not make_toy_data(str(tmp_path), seed=0, **kw)['seg']['generated']
+    scene = dict(SCENES)
     scene['seg'] = dict(scene['seg'], radius=(0.2, 0.3))
-    monkeypatch.setattr(mtd, '_SCENE', scene)
-    assert mtd.make_toy_data(str(tmp_path), seed=0, **kw)['seg']['generated']
-    assert not mtd.make_toy_data(str(tmp_path), seed=0, **kw)['seg']['generated']
+    monkeypatch.setattr(generate, 'SCENES', scene)
+    assert make_toy_data(str(tmp_path), seed=0, **kw)['seg']['generated']
+    assert not make_toy_data(str(tmp_path), seed=0, **kw)['seg']['generated']
 
 
 def test_foreign_directory_is_not_overwritten(tmp_path, capsys):
     (tmp_path / 'det').mkdir()
     (tmp_path / 'det' / 'mine.txt').write_text('precious')
     with pytest.raises(FileExistsError, match='--force'):
-        mtd.make_toy_data(str(tmp_path), tasks=['det'], det_train=1, det_val=1, verbose=False)
-    assert mtd.main(['--out', str(tmp_path), '--tasks', 'det', '--det-train', '1',
+        make_toy_data(str(tmp_path), tasks=['det'], det_train=1, det_val=1, verbose=False)
+    assert tool.main(['--out', str(tmp_path), '--tasks', 'det', '--det-train', '1',
                      '--det-val', '1']) == 2
     assert 'not written by this tool' in capsys.readouterr().err
     assert (tmp_path / 'det' / 'mine.txt').read_text() == 'precious'
-    assert mtd.main(['--out', str(tmp_path), '--tasks', 'det', '--det-train', '1',
+    assert tool.main(['--out', str(tmp_path), '--tasks', 'det', '--det-train', '1',
                      '--det-val', '1', '--force', '--quiet']) == 0
     assert not (tmp_path / 'det' / 'mine.txt').exists()
 
@@ -452,22 +483,22 @@ def test_foreign_directory_is_not_overwritten(tmp_path, capsys):
 ])
 def test_bad_arguments(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        mtd.make_toy_data(str(tmp_path), verbose=False, **kwargs)
+        make_toy_data(str(tmp_path), verbose=False, **kwargs)
     assert not os.listdir(tmp_path)  # nothing written before the arguments are checked
 
 
 def test_bad_arguments_cli(tmp_path, capsys):
     with pytest.raises(TypeError, match='det_count'):
-        mtd.make_toy_data(str(tmp_path), det_count=3)
+        make_toy_data(str(tmp_path), det_count=3)
     with pytest.raises(SystemExit):
-        mtd.main(['--out', str(tmp_path), '--classes', 'hexagon'])
-    assert mtd.main(['--out', str(tmp_path), '--det-size', '8']) == 2
+        tool.main(['--out', str(tmp_path), '--classes', 'hexagon'])
+    assert tool.main(['--out', str(tmp_path), '--det-size', '8']) == 2
     assert 'det_size must be >= 32' in capsys.readouterr().err
     assert not os.listdir(tmp_path)
 
 
 def test_class_subset_in_alphabetical_order(tmp_path):
-    mtd.make_toy_data(str(tmp_path), classes=['triangle', 'circle', 'star'], tasks=['cls', 'det'],
+    make_toy_data(str(tmp_path), classes=['triangle', 'circle', 'star'], tasks=['cls', 'det'],
                       cls_train_per_class=1, cls_val_per_class=1, det_train=2, det_val=2,
                       verbose=False)
     names = ['circle', 'star', 'triangle']
@@ -482,7 +513,7 @@ def test_clutter_controls_background_detail(tmp_path):
     """clutter=0 gives smooth backgrounds, clutter=1 busy ones (more high-frequency energy)."""
     def detail(clutter):
         out = tmp_path / f'c{clutter}'
-        mtd.make_toy_data(str(out), tasks=['seg'], seg_train=6, seg_val=1, clutter=clutter,
+        make_toy_data(str(out), tasks=['seg'], seg_train=6, seg_val=1, clutter=clutter,
                           verbose=False)
         values = []
         for stem in sorted(os.listdir(out / 'seg/images/training')):

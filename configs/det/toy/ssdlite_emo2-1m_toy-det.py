@@ -25,7 +25,9 @@ anchor_scale = input_size / 320
 
 # ------------------------------------------------- classes, input size, pretrained backbone
 model = dict(
-    backbone=dict(window_size=window_size, init_cfg=dict(checkpoint='work_dirs/demo/cls/emo2-1m_toy-cls_backbone.pth')),
+    backbone=dict(
+        window_size=window_size,
+        init_cfg=dict(checkpoint='work_dirs/demo/cls/emo2-1m_toy-cls_backbone.pth')),
     bbox_head=dict(
         num_classes=len(classes),
         anchor_generator=dict(

@@ -29,7 +29,9 @@ window_size = crop_size[0] // 32
 # ------------------------------------------------- classes, input size, pretrained backbone
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(window_size=window_size, init_cfg=dict(checkpoint='work_dirs/demo/cls/emo2-1m_toy-cls_backbone.pth')),
+    backbone=dict(
+        window_size=window_size,
+        init_cfg=dict(checkpoint='work_dirs/demo/cls/emo2-1m_toy-cls_backbone.pth')),
     decode_head=dict(num_classes=len(classes)))
 
 
