@@ -73,3 +73,22 @@ def official_param_names(model) -> dict:
     renamed = dict(zip(ours, convert_mmpretrain_to_official(ours)))
     return {n: f'backbone.{renamed[n]}' if n in renamed else n
             for n, _ in model.named_parameters()}
+
+
+@contextlib.contextmanager
+def isolated_default_scope() -> Iterator[None]:
+    """Run the block with no mmengine default scope set, and restore the scopes of before on
+    exit (also dropping those created inside).
+
+    mmengine's default scope is process-wide and every framework tool sets it; mmpretrain's
+    inferencer builds its pipeline in the current scope, so a test that follows an mmseg test
+    would otherwise look up ``ResizeEdge`` in mmseg's registry.
+    """
+    from mmengine.registry import DefaultScope
+    saved = dict(DefaultScope._instance_dict)
+    DefaultScope._instance_dict.clear()
+    try:
+        yield
+    finally:
+        DefaultScope._instance_dict.clear()
+        DefaultScope._instance_dict.update(saved)

@@ -11,7 +11,7 @@ import importlib.util
 import pytest
 import torch
 
-from emo_mm.testing import load_script
+from emo_mm.testing import isolated_default_scope, load_script
 
 random_checkpoint = load_script('tests/helpers/random_weights.py').random_checkpoint
 
@@ -26,14 +26,10 @@ MODELS = {
 
 
 @pytest.fixture(autouse=True)
-def restore_default_scope():
-    """mmdeploy's export sets mmengine's process-wide default scope (to mmdet / mmseg); drop the
-    scopes it created so that later tests see the scope they had before."""
-    from mmengine.registry import DefaultScope
-    before = set(DefaultScope._instance_dict)
-    yield
-    for name in set(DefaultScope._instance_dict) - before:
-        del DefaultScope._instance_dict[name]
+def default_scope():
+    """mmdeploy's export sets mmengine's process-wide default scope (to mmdet / mmseg)."""
+    with isolated_default_scope():
+        yield
 
 
 @pytest.fixture(scope='module')

@@ -5,7 +5,38 @@ Kept apart from the model classes so that checkpoint conversion (which detects t
 state dict from its depths and widths) needs no model import. Values: ``docs/official_recipes.md``
 (architectures).
 """
-__all__ = ['EMO_ARCHS', 'EMOV2_ARCHS', 'EDGEFORMER_ARCHS']
+__all__ = ['select_arch', 'EMO_ARCHS', 'EMOV2_ARCHS', 'EDGEFORMER_ARCHS']
+
+
+def select_arch(model: type, arch) -> dict:
+    """The settings of ``arch`` for the backbone class ``model``, as a new dict.
+
+    ``arch`` is a name of ``model.arch_zoo`` (case-insensitive) or a dict with exactly the keys
+    ``model.arch_keys``; list values must have the lengths of ``model.arch_lengths``.
+
+    Raises:
+        ValueError: An unknown name (the valid ones listed), missing / unexpected keys, or a
+            list of the wrong length.
+        TypeError: ``arch`` is neither a str nor a dict.
+    """
+    import copy
+    name = model.__name__
+    if isinstance(arch, str):
+        if arch.lower() not in model.arch_zoo:
+            raise ValueError(f'Unknown {name} arch {arch!r}; valid choices: '
+                             f'{sorted(model.arch_zoo)} (or a dict with keys {list(model.arch_keys)})')
+        return copy.deepcopy(model.arch_zoo[arch.lower()])
+    if not isinstance(arch, dict):
+        raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
+    missing = [k for k in model.arch_keys if k not in arch]
+    extra = [k for k in arch if k not in model.arch_keys]
+    if missing or extra:
+        raise ValueError(f'Custom {name} arch must have exactly the keys '
+                         f'{list(model.arch_keys)}; missing: {missing}, unexpected: {extra}')
+    for key, length in model.arch_lengths.items():
+        if len(arch[key]) != length:
+            raise ValueError(f'arch[{key!r}] must have {length} values, got {arch[key]}')
+    return copy.deepcopy(dict(arch))
 
 EMO_ARCHS = {
     '1m': dict(depths=[2, 2, 8, 3], embed_dims=[32, 48, 80, 168], exp_ratios=[2., 2.5, 3., 3.5],

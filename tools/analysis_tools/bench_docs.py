@@ -31,6 +31,7 @@ CONFIGS = [f'configs/cls/{"emo2" if n.startswith("emo2") else "emo"}/{n}_8xb'
            f'{128 if n.startswith("emo2") else 256}_in1k.py' for n, _, _ in PAIRS]
 BACKBONES = CONFIGS + ['--peers', 'edgenext-xxsmall', 'edgenext-xsmall', 'edgenext-small',
                        '--backbone-only', '--deploy', '--onnx']
+FAMILIES_5M = ['configs/cls/edgeformer/edgeformer-s_8xb128_in1k.py', CONFIGS[4], CONFIGS[5]]
 SUITES = {
     'cpu_bs1': BACKBONES + ['--batch-size', '1', '--min-time', '1', '--repeats', '7', '--title',
                             'Backbones, CPU batch-1 latency (2 threads, 224x224, fp32)'],
@@ -42,6 +43,11 @@ SUITES = {
     'cpu_det': ['configs/det/ssdlite/ssdlite_emo2-1m_8xb24-600e_coco.py', '--e2e', '--batch-size',
                 '1', '--shape', '320', '--min-time', '1', '--repeats', '7', '--title',
                 'SSDLite end to end, CPU batch-1 latency (2 threads, 320x320 image to boxes)'],
+    # the 5M backbones of both families next to EdgeNeXt-S (ours: EdgeFormer-S, EMO-5M, EMOv2-5M)
+    'cpu_5m_families': FAMILIES_5M + ['--peers', 'edgenext-small', '--backbone-only', '--deploy',
+                                      '--batch-size', '1', '--min-time', '1', '--repeats', '5',
+                                      '--title', '5M backbones, CPU batch-1 latency (2 threads, '
+                                      '224x224, fp32)'],
     'cpu_train': CONFIGS[:2] + ['--mode', 'train', '--batch-size', '16', '--peers',
                                 'edgenext-xxsmall', 'mobilevit-xxsmall', 'mobilenet-v2',
                                 '--reference', 'edgenext-xxsmall', '--min-time', '1', '--title',

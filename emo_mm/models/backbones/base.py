@@ -1,5 +1,4 @@
 """What EMO and EMOv2 share: arch parsing, the 4-stage layout, outputs, freezing, deploy, init."""
-import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -8,6 +7,7 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
+from ..archs import select_arch
 from ..layers import ConvNormAct, InvertedResidualMobileBlock, LayerNorm2d
 from ..pretrained import load_pretrained
 
@@ -64,6 +64,9 @@ class EMOBackboneBase(BaseModule):
     arch_zoo: Dict[str, dict] = {}
     arch_keys = ('depths', 'embed_dims', 'exp_ratios', 'head_dims', 'dw_kernel_sizes',
                  'drop_path_rate')
+    #: List lengths of a custom ``arch`` dict: one value per stage.
+    arch_lengths = {key: 4 for key in ('depths', 'embed_dims', 'exp_ratios', 'head_dims',
+                                       'dw_kernel_sizes')}
     #: Mixer class of the attention blocks (stages 3-4), built as
     #: ``attention(C_in, C_mid, head_dim, window_size, act=...)``.
     attention: Optional[type] = None
@@ -139,23 +142,7 @@ class EMOBackboneBase(BaseModule):
 
     # ------------------------------------------------------------------ argument parsing
     def _parse_arch(self, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            name = arch.lower()
-            if name not in self.arch_zoo:
-                raise ValueError(f'Unknown {type(self).__name__} arch {arch!r}; valid choices: '
-                                 f'{sorted(self.arch_zoo)} (or a dict with keys {list(self.arch_keys)})')
-            return copy.deepcopy(self.arch_zoo[name])
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
-        missing = [k for k in self.arch_keys if k not in arch]
-        extra = [k for k in arch if k not in self.arch_keys]
-        if missing or extra:
-            raise ValueError(f'Custom {type(self).__name__} arch must have exactly the keys '
-                             f'{list(self.arch_keys)}; missing: {missing}, unexpected: {extra}')
-        for key in ('depths', 'embed_dims', 'exp_ratios', 'head_dims', 'dw_kernel_sizes'):
-            if len(arch[key]) != 4:
-                raise ValueError(f'arch[{key!r}] must have 4 values (one per stage), got {arch[key]}')
-        return copy.deepcopy(dict(arch))
+        return select_arch(type(self), arch)
 
     @staticmethod
     def _parse_out_indices(out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:

@@ -11,7 +11,7 @@ from torch.utils.checkpoint import checkpoint
 
 from emo_mm.io import CheckpointError
 from emo_mm.registry import MODELS
-from ..archs import EDGEFORMER_ARCHS
+from ..archs import EDGEFORMER_ARCHS, select_arch
 from ..layers import ConvNormAct
 from ..layers.norm_act import fold_bn_before_pointwise_conv
 from ..layers.parc import PARC_NORM_EPS, MobileNetV2Block, ParCBlock, ParCFusionBlock
@@ -151,22 +151,7 @@ class EdgeFormer(BaseModule):
 
     # ------------------------------------------------------------------ argument parsing
     def _parse_arch(self, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            name = arch.lower()
-            if name not in self.arch_zoo:
-                raise ValueError(f'Unknown EdgeFormer arch {arch!r}; valid choices: '
-                                 f'{sorted(self.arch_zoo)} (or a dict with keys {list(self.arch_keys)})')
-            return copy.deepcopy(self.arch_zoo[name])
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
-        missing = [k for k in self.arch_keys if k not in arch]
-        extra = [k for k in arch if k not in self.arch_keys]
-        if missing or extra:
-            raise ValueError(f'Custom EdgeFormer arch must have exactly the keys '
-                             f'{list(self.arch_keys)}; missing: {missing}, unexpected: {extra}')
-        for key, length in self.arch_lengths.items():
-            if len(arch[key]) != length:
-                raise ValueError(f'arch[{key!r}] must have {length} values, got {arch[key]}')
+        arch = select_arch(type(self), arch)
         if any(s % 2 for s in arch['parc_channels']):
             raise ValueError(f"arch['parc_channels'] must be even (two halves), got "
                              f"{arch['parc_channels']}")
