@@ -106,12 +106,13 @@ def test_module_size(module):
 def test_nothing_cites_notes_outside_the_repository():
     tracked = subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout.split()
-    pattern = re.compile(r'emo_facts|edgeformer_facts|shared/spec|stack\.md|style\.md')
+    # the note names, spelled in pieces so that this file does not cite them itself
+    notes = ['emo' + '_facts', 'edgeformer' + '_facts', 'shared' + '/spec', 'stack' + r'\.md',
+             'style' + r'\.md']
+    pattern = re.compile('|'.join(notes))
     offenders = []
     for rel in tracked:
         if not rel.endswith(('.py', '.md', '.yml', '.yaml', '.sh', '.txt', '.cfg', '.ini')):
-            continue
-        if rel == 'tests/test_layout.py':
             continue
         with open(osp.join(ROOT, rel), errors='replace') as f:
             for number, line in enumerate(f, 1):

@@ -20,7 +20,31 @@ NUM_LEVELS = 5  # stem + 4 stages
 MIN_INPUT_SIZE = 32
 
 
-class EMOBackboneBase(BaseModule):
+class StagedBackbone(BaseModule):
+    """``frozen_stages`` / ``norm_eval`` for backbones whose levels are ``self.levels`` (stem
+    first): frozen levels stay in eval mode without gradients, ``norm_eval`` keeps every BN in
+    eval mode while training."""
+    levels: Sequence[nn.Module]
+    frozen_stages: int
+    norm_eval: bool
+
+    def _freeze_stages(self) -> None:
+        for level in self.levels[:self.frozen_stages + 1]:
+            level.eval()
+            for param in level.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+
+class EMOBackboneBase(StagedBackbone):
     """Base class of :class:`EMO` and :class:`EMOv2`.
 
     Levels: 0 = the stem (stride 2), 1..4 = stages 1..4 (strides 4, 8, 16, 32). In each stage the
@@ -213,21 +237,6 @@ class EMOBackboneBase(BaseModule):
                 outs.append(self.norm(x) if level == NUM_LEVELS - 1 and self.final_norm else x)
         return x, outs
 
-    # ------------------------------------------------------------------ training behaviour
-    def _freeze_stages(self) -> None:
-        for level in self.levels[:self.frozen_stages + 1]:
-            level.eval()
-            for param in level.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
 
     def switch_to_deploy(self) -> None:
         """Fold every BatchNorm into the adjacent conv (in place; call in eval mode).

@@ -5,7 +5,6 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
@@ -16,7 +15,7 @@ from ..layers import ConvNormAct
 from ..layers.norm_act import fold_bn_before_pointwise_conv
 from ..layers.parc import PARC_NORM_EPS, MobileNetV2Block, ParCBlock, ParCFusionBlock
 from ..pretrained import load_pretrained
-from .base import EMOBackboneBase
+from .base import EMOBackboneBase, StagedBackbone
 
 NUM_LEVELS = 5
 OUTPUT_STRIDES = (32, 16)
@@ -24,7 +23,7 @@ CONVERTER = 'tools/model_converters/edgeformer_to_mmpretrain.py'
 
 
 @MODELS.register_module()
-class EdgeFormer(BaseModule):
+class EdgeFormer(StagedBackbone):
     """EdgeFormer / ParC-Net backbone (`paper <https://arxiv.org/abs/2203.03952>`_).
 
     MobileViT's macro-architecture with the transformer replaced by position-aware global
@@ -232,18 +231,3 @@ class EdgeFormer(BaseModule):
                 module.ffn.fc1 = fold_bn_before_pointwise_conv(module.ffn.norm, module.ffn.fc1)
                 module.ffn.norm = nn.Identity()
 
-    # ------------------------------------------------------------------ training behaviour
-    def _freeze_stages(self) -> None:
-        for level in self.levels[:self.frozen_stages + 1]:
-            level.eval()
-            for param in level.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
