@@ -3,16 +3,8 @@
 # configs/_base_/backends/onnxruntime.py) written out: the mmdeploy wheel ships no configs.
 # Use: mmdeploy.apis.torch2onnx(img, work_dir, 'end2end.onnx', THIS_FILE, MODEL_CFG, CKPT)
 # (docs/entry_points.md).
-onnx_config = dict(
-    type='onnx',
-    export_params=True,
-    keep_initializers_as_inputs=False,
-    opset_version=11,
-    save_file='end2end.onnx',
-    input_names=['input'],
-    output_names=['dets', 'labels'],
-    input_shape=None,
-    optimize=True)
+_base_ = ['./_base_/onnxruntime_static.py']
+onnx_config = dict(output_names=['dets', 'labels'])
 codebase_config = dict(
     type='mmdet',
     task='ObjectDetection',
@@ -26,4 +18,3 @@ codebase_config = dict(
         keep_top_k=100,
         background_label_id=-1,
     ))
-backend_config = dict(type='onnxruntime')

@@ -3,15 +3,5 @@
 # configs/_base_/backends/onnxruntime.py) written out: the mmdeploy wheel ships no configs.
 # Use: mmdeploy.apis.torch2onnx(img, work_dir, 'end2end.onnx', THIS_FILE, MODEL_CFG, CKPT)
 # (docs/entry_points.md).
-onnx_config = dict(
-    type='onnx',
-    export_params=True,
-    keep_initializers_as_inputs=False,
-    opset_version=11,
-    save_file='end2end.onnx',
-    input_names=['input'],
-    output_names=['output'],
-    input_shape=None,
-    optimize=True)
+_base_ = ['./_base_/onnxruntime_static.py']
 codebase_config = dict(type='mmseg', task='Segmentation', with_argmax=True)
-backend_config = dict(type='onnxruntime')
