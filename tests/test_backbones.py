@@ -182,3 +182,40 @@ def test_deploy_is_faster_form():
     deploy_form = EMOv2(arch='1m', deploy=True)
     assert sum(isinstance(m, _BatchNorm) for m in train_form.modules()) > 0
     assert sum(isinstance(m, _BatchNorm) for m in deploy_form.modules()) == 0
+
+
+@pytest.mark.parametrize('v_width', [8, 24])
+def test_softmax_attention_matches_sdpa_forward_and_backward(v_width):
+    from emo_mm.models.layers.attention import softmax_attention
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, 2, 20, 8, requires_grad=True),
+               torch.randn(3, 2, 20, 8, requires_grad=True),
+               torch.randn(3, 2, 20, v_width, requires_grad=True))
+    out = softmax_attention(q, k, v)
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+    ref_grads = torch.autograd.grad(ref.square().sum(), (q, k, v))
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5)
+
+
+def test_cpu_training_attention_avoids_sdpa_math_fallback_but_traces_as_sdpa(monkeypatch):
+    """EMOv2's ``v`` is wider than ``q``: CPU SDPA has no fused kernel for it, so eager CPU
+    runs -- training included -- take two batched matmuls; a traced graph holds SDPA."""
+    import torch.nn.functional as F
+    calls = []
+    sdpa = F.scaled_dot_product_attention
+
+    def counting_sdpa(*args, **kwargs):
+        calls.append(1)
+        return sdpa(*args, **kwargs)
+
+    monkeypatch.setattr(F, 'scaled_dot_product_attention', counting_sdpa)
+    model = EMOv2(arch='1m', out_indices=(4, )).train()
+    x = torch.rand(2, 3, 64, 64)
+    model(x)[0].sum().backward()
+    assert calls == []
+    model.eval()
+    torch.jit.trace(model, x, check_trace=False)
+    assert calls, 'the traced graph should hold scaled_dot_product_attention'

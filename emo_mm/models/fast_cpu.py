@@ -10,10 +10,11 @@ untouched) so that float32 CPU inference without autograd runs:
   small ones, where the fused kernel's fixed cost (about 0.1 ms a call) dominates;
 * **in-place** inner skips, squeeze-excite gates and outer residuals; the EMOv2 LayerScale
   folded into the projection's weight;
-* ``softmax(q k^T) v`` as two batched matmuls where ``v`` is wider than ``q`` (the EMO case:
-  PyTorch has no fused CPU kernel for it and its generic attention is slower);
 * **depth-first tiling** at large batches: the stride 2-8 levels run a few images at a time,
   so that their large activations stay in cache.
+
+The attention needs no fast class: :func:`~emo_mm.models.layers.attention.softmax_attention`
+already runs two batched matmuls on the CPU, in training too.
 
 Every fast ``forward`` falls back to the reference one when autograd is on, in training mode,
 while tracing / exporting / compiling, and for non-CPU or non-float32 inputs: FLOP counting,
@@ -44,9 +45,7 @@ from torch.nn.modules.utils import _pair
 
 from .backbones import EMO, EMOv2
 from .backbones.base import EMOBackboneBase
-from .layers import (ConvNormAct, GridWindowAttention, HybridWindowAttention,
-                     InvertedResidualMobileBlock, LayerScale2d, SqueezeExcite)
-from .layers.attention import partition_heads
+from .layers import ConvNormAct, InvertedResidualMobileBlock, LayerScale2d, SqueezeExcite
 
 __all__ = ['optimize_for_cpu', 'restore_reference', 'is_optimized', 'use_private_kernels',
            'emo_backbones', 'PRIVATE_KERNELS']
@@ -191,36 +190,6 @@ class FastInvertedResidualMobileBlock(InvertedResidualMobileBlock):
         return conv_act(self.proj, y, x if self.has_skip else None, scale)
 
 
-def bmm_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``softmax(q k^T / sqrt(d)) v`` over ``(G, heads, N, d)`` tensors as two batched matmuls
-    (CPU ``scaled_dot_product_attention`` has no fused kernel when ``v`` is wider than ``q``)."""
-    if v.shape[-1] == q.shape[-1]:
-        return F.scaled_dot_product_attention(q, k, v)
-    G, h, N, d = q.shape
-    attn = torch.baddbmm(q.new_empty(1, 1, 1), q.reshape(G * h, N, d),
-                         k.reshape(G * h, N, d).transpose(1, 2), beta=0, alpha=d**-0.5)
-    return torch.bmm(attn.softmax(-1), v.reshape(G * h, N, -1)).view(G, h, N, -1)
-
-
-class _FastAttend:
-    """Attention mixers with :func:`bmm_attention` in the fast path."""
-
-    def _attend(self, kind, qk, v, wh, ww):
-        if not _fast(self, qk):
-            return super()._attend(kind, qk, v, wh, ww)
-        q, k = partition_heads(qk, kind, wh, ww, self.num_heads, parts=2)
-        v = partition_heads(v, kind, wh, ww, self.num_heads)[0]
-        return bmm_attention(q, k, v)
-
-
-class FastGridWindowAttention(_FastAttend, GridWindowAttention):
-    """:class:`GridWindowAttention` with :func:`bmm_attention`."""
-
-
-class FastHybridWindowAttention(_FastAttend, HybridWindowAttention):
-    """:class:`HybridWindowAttention` with :func:`bmm_attention`."""
-
-
 class _FastBackbone:
     """Backbones whose high-resolution levels run depth first on tiles of the batch."""
 
@@ -257,8 +226,6 @@ class FastEMOv2(_FastBackbone, EMOv2):
 FAST_CLASSES: Dict[type, type] = {
     ConvNormAct: FastConvNormAct,
     InvertedResidualMobileBlock: FastInvertedResidualMobileBlock,
-    GridWindowAttention: FastGridWindowAttention,
-    HybridWindowAttention: FastHybridWindowAttention,
     EMO: FastEMO,
     EMOv2: FastEMOv2,
 }

@@ -83,9 +83,34 @@ def merge_heads_into(x: torch.Tensor, kind: str, B: int, H: int, W: int, wh: int
     return merge_heads(x, kind, B, H, W, wh, ww).reshape(B, H, W, -1).contiguous()
 
 
+def _traced() -> bool:
+    return (torch.jit.is_tracing() or torch.compiler.is_compiling()
+            or torch.onnx.is_in_onnx_export())
+
+
 def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``softmax(q k^T / sqrt(d)) v`` over ``(G, heads, N, d)`` tensors (``v`` may be wider)."""
-    return F.scaled_dot_product_attention(q, k, v)
+    """``softmax(q k^T / sqrt(d)) v`` over ``(G, heads, N, d)`` tensors (``v`` may be wider).
+
+    ``scaled_dot_product_attention`` runs where it is the fast kernel and whenever the model is
+    traced (FLOP counting, ONNX export and ``torch.compile`` see that one op). On the CPU with
+    ``v`` wider than ``q`` -- the EMO case -- PyTorch has no fused kernel and falls back to its
+    generic "math" attention (extra masking passes, slower forward and backward), so eager CPU
+    runs, training included, use two batched matmuls and a softmax, which compute the same
+    thing. The choice depends only on device, widths and tracing, never on autograd, so
+    training and inference take the same ops.
+
+    Example:
+        >>> q, k, v = torch.rand(2, 3, 16, 8), torch.rand(2, 3, 16, 8), torch.rand(2, 3, 16, 24)
+        >>> ref = F.scaled_dot_product_attention(q, k, v)
+        >>> torch.allclose(softmax_attention(q, k, v), ref, atol=1e-6)
+        True
+    """
+    if v.shape[-1] == q.shape[-1] or not q.is_cpu or _traced():
+        return F.scaled_dot_product_attention(q, k, v)
+    G, h, N, d = q.shape
+    attn = torch.baddbmm(q.new_empty(1, 1, 1), q.reshape(G * h, N, d),
+                         k.reshape(G * h, N, d).transpose(1, 2), beta=0, alpha=d**-0.5)
+    return torch.bmm(attn.softmax(-1), v.reshape(G * h, N, -1)).view(G, h, N, -1)
 
 
 def window_dims(window_size: int, H: int, W: int) -> Tuple[int, int, int, int]:
