@@ -94,7 +94,7 @@ def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
     ``scaled_dot_product_attention`` runs where it is the fast kernel and whenever the model is
     traced (FLOP counting, ONNX export and ``torch.compile`` see that one op). On the CPU with
     ``v`` wider than ``q`` -- the EMO case -- PyTorch has no fused kernel and falls back to its
-    generic "math" attention (extra masking passes, slower forward and backward), so eager CPU
+    generic "math" attention (extra masking passes; slower, docs/performance.md), so eager CPU
     runs, training included, use two batched matmuls and a softmax, which compute the same
     thing. The choice depends only on device, widths and tracing, never on autograd, so
     training and inference take the same ops.
