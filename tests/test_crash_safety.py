@@ -153,10 +153,22 @@ class SendSignal(Hook):
             os.kill(os.getpid(), self.signum)
 
 
+class RecordSamples(Hook):
+    """Keeps the targets (one per sample, all distinct) of every training batch, in order."""
+
+    def __init__(self):
+        self.seen = []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self.seen.append((runner.iter + 1, [float(y) for y in data_batch['data_samples']]))
+
+
 def toy_runner(work_dir, max_iters=8, by_epoch=False, checkpoint=None, seed_hook=True,
-               extra_hooks=(), resume=False, load_from=None):
+               extra_hooks=(), resume=False, load_from=None, loop=None):
     train_cfg = dict(by_epoch=True, max_epochs=max_iters // 4, val_interval=1) if by_epoch \
         else dict(by_epoch=False, max_iters=max_iters, val_interval=3)
+    if loop is not None:
+        train_cfg = dict(type=loop, max_epochs=max_iters // 4, val_interval=1)
     checkpoint = dict(dict(type='CrashSafeCheckpointHook', interval=2, by_epoch=by_epoch),
                       **(checkpoint or {}))
     hooks = ([dict(type='StepSeedHook')] if seed_hook else []) + list(extra_hooks)
@@ -236,17 +248,82 @@ def test_sigterm_saves_a_checkpoint_and_resume_is_exact(uninterrupted, tmp_path,
     assert _same_tensors(_weights(resumed), uninterrupted[True])
 
 
-def test_sigterm_mid_epoch_in_an_epoch_based_run(tmp_path):
-    """Epoch-based: the SIGTERM checkpoint is an iteration checkpoint of the current epoch;
-    --resume continues from it (restarting that epoch) to the planned end."""
-    runner = toy_runner(tmp_path, by_epoch=True, extra_hooks=[SendSignal(5)])
-    with pytest.raises(SystemExit):
+def _epoch_run(work_dir, loop, signal_at=None, resume=False):
+    """An epoch-based 2 x 4-iteration run with ``loop``; returns (runner, samples per
+    iteration), after SIGTERM following 0-based iteration ``signal_at`` if given."""
+    record = RecordSamples()
+    hooks = [record] + ([SendSignal(signal_at)] if signal_at is not None else [])
+    runner = toy_runner(work_dir, loop=loop, extra_hooks=hooks, resume=resume)
+    if signal_at is None:
         runner.train()
-    meta = load_checkpoint_file((tmp_path / 'last_checkpoint').read_text())['meta']
-    assert (meta['epoch'], meta['iter']) == (1, 6)
-    resumed = toy_runner(tmp_path, by_epoch=True, resume=True)
-    resumed.train()
-    assert resumed.epoch == 2 and osp.isfile(tmp_path / 'epoch_2.pth')
+    else:
+        with pytest.raises(SystemExit):
+            runner.train()
+    return runner, record.seen
+
+
+@pytest.mark.parametrize('at', [1, 3, 5, 6])
+def test_epoch_based_run_resumes_mid_epoch_exactly(tmp_path, at):
+    """ResumableEpochBasedTrainLoop: stopped by SIGTERM inside epoch 1 or 2 (or after an
+    epoch's last batch) and resumed, the run trains each remaining batch of the same epoch
+    order once, ends at iteration 8 and reaches the uninterrupted weights bitwise."""
+    loop = 'ResumableEpochBasedTrainLoop'
+    reference, ref_seen = _epoch_run(tmp_path / 'ref', loop)
+    assert [i for i, _ in ref_seen] == list(range(1, 9))
+    _, first = _epoch_run(tmp_path / 'run', loop, signal_at=at)
+    meta = load_checkpoint_file((tmp_path / 'run' / 'last_checkpoint').read_text())['meta']
+    assert meta['iter'] == at + 1
+    resumed, rest = _epoch_run(tmp_path / 'run', loop, resume=True)
+    assert first + rest == ref_seen
+    assert resumed.iter == 8 and resumed.epoch == 2
+    assert _same_tensors(_weights(resumed), _weights(reference))
+
+
+def test_mmengine_epoch_loop_replays_the_interrupted_epoch(tmp_path):
+    """What ResumableEpochBasedTrainLoop fixes: mmengine's loop resumed after iteration 6 runs
+    epoch 2 from its first batch, 10 iterations in all instead of 8."""
+    _, first = _epoch_run(tmp_path, 'EpochBasedTrainLoop', signal_at=5)
+    resumed, rest = _epoch_run(tmp_path, 'EpochBasedTrainLoop', resume=True)
+    assert len(first) == 6 and len(rest) == 4 and resumed.iter == 10
+    assert rest[0][1] == first[4][1]  # epoch 2's first batch, seen twice
+
+
+class PoisonWeights(Hook):
+    """Makes the model's weights NaN before iteration ``at`` (0-based), as a diverging run."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.iter == self.at:
+            with torch.no_grad():
+                runner.model.net[0].weight.fill_(float('nan'))
+
+
+@pytest.mark.parametrize('loop', [None, 'ResumableEpochBasedTrainLoop'])
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, loop):
+    """The loss of iteration 4 is NaN: FiniteLossHook stops the run there, naming the iteration
+    and the loss terms, before iter_4.pth is written; last_checkpoint names iter_2.pth, which
+    holds finite weights, and --resume takes it. Without the hook the run goes on and saves
+    NaN weights."""
+    from emo_mm.engine import NonFiniteLossError
+    runner = toy_runner(tmp_path, loop=loop,
+                        extra_hooks=[PoisonWeights(3), dict(type='FiniteLossHook')])
+    with pytest.raises(NonFiniteLossError) as stop:
+        runner.train()
+    message = str(stop.value)
+    where = 'iteration 4 (epoch 1, batch 4)' if loop else 'iteration 4:'
+    assert f'Training stopped at {where}' in message and 'loss=nan' in message, message
+    assert f'the last good checkpoint is {tmp_path / "iter_2.pth"}' in message
+    assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'iter_2.pth')
+    assert not osp.exists(tmp_path / 'iter_4.pth')
+    weights = load_checkpoint_file(str(tmp_path / 'iter_2.pth'))['state_dict']
+    assert all(torch.isfinite(w).all() for w in weights.values())
+
+    unchecked = toy_runner(tmp_path / 'unchecked', loop=loop, extra_hooks=[PoisonWeights(3)])
+    unchecked.train()
+    last = load_checkpoint_file(str(tmp_path / 'unchecked' / 'iter_8.pth'))['state_dict']
+    assert not all(torch.isfinite(w).all() for w in last.values())
 
 
 def _failing_put(put):
@@ -293,7 +370,7 @@ def test_make_crash_safe():
     make_crash_safe(cfg)
     assert cfg.default_hooks.checkpoint == dict(type='CrashSafeCheckpointHook', interval=5,
                                                 max_keep_ckpts=3)
-    assert [h['type'] for h in cfg.custom_hooks] == ['EMAHook', 'StepSeedHook']
+    assert [h['type'] for h in cfg.custom_hooks] == ['EMAHook', 'StepSeedHook', 'FiniteLossHook']
     again = copy.deepcopy(cfg)
     assert make_crash_safe(again).to_dict() == cfg.to_dict()
     assert make_crash_safe(Config()).default_hooks.checkpoint.type == 'CrashSafeCheckpointHook'
@@ -428,3 +505,147 @@ def test_train_killed_at_random_moments_resumes_to_the_same_result(kill_setup, t
         assert _same_tensors(optimizer[key], ref_optimizer[key]), seed
     assert _final_accuracy(final.output) == _final_accuracy(reference.output), seed
     assert _temporaries(work_dir) == []
+
+
+# --------------------------------------------------------------------------------------------
+# tools/dist_train.sh, 2 CPU processes (gloo), epoch-based configs of the repository, the whole
+# job killed with SIGKILL at random moments and resumed with --resume.
+# --------------------------------------------------------------------------------------------
+DIST_EPOCHS = 3
+# The toy configs of `make demo` (paper configs with the data, sizes and schedule changed),
+# shrunk further: no pretrained backbone, no validation, iteration checkpoints every 2.
+DIST_CONFIGS = {
+    'det': f"""
+_base_ = {osp.join(ROOT, 'configs/det/toy/ssdlite_emo2-1m_toy-det.py')!r}
+model = dict(backbone=dict(init_cfg=None))
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False)
+""",
+    'cls': f"""
+_base_ = {osp.join(ROOT, 'configs/cls/toy/emo2-1m_toy-cls.py')!r}
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False)
+""",
+}
+DIST_COMMON = f"""
+custom_imports = dict(imports=['emo_mm', 'record_batches'], allow_failed_imports=False)
+custom_hooks = _base_.custom_hooks + [dict(type='RecordBatchesHook')]
+train_cfg = dict(max_epochs={DIST_EPOCHS}, val_interval=100)
+val_dataloader = None
+val_cfg = None
+val_evaluator = None
+default_hooks = dict(logger=dict(interval=1),
+                     checkpoint=dict(by_epoch=False, interval=2, max_keep_ckpts=2))
+"""
+
+
+@pytest.fixture(scope='module')
+def dist_setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp('dist')
+    toy = load_script('tools/dataset_converters/make_toy_data.py')
+    toy.make_toy_data(str(root / 'toy'), seed=0, tasks=('cls', 'det'), cls_size=32,
+                      cls_train_per_class=3, cls_val_per_class=1, det_train=14, det_val=2,
+                      verbose=False)
+    configs = {}
+    for task, text in DIST_CONFIGS.items():
+        configs[task] = root / f'{task}.py'
+        configs[task].write_text(text + DIST_COMMON)
+    env = dict(os.environ, EMO_MM_TOY_DATA=str(root / 'toy'), PYTHONWARNINGS='ignore',
+               PYTHONPATH=osp.join(ROOT, 'tests', 'helpers'))
+    env.pop('OMP_NUM_THREADS', None)
+    return configs, env
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class DistTrainProcess(TrainProcess):
+    """``tools/dist_train.sh CONFIG 2 --work-dir W --resume`` in a session of its own."""
+
+    def __init__(self, config, work_dir, env):
+        self.proc = subprocess.Popen(
+            ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), str(config), '2', '--work-dir',
+             str(work_dir), '--resume'], cwd=ROOT, env=dict(env, PORT=str(_free_port())),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.lines, self._queue = [], queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def kill_job(self):
+        """SIGKILL to the launcher and every training process."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def _checkpoint_iter(work_dir):
+    last = work_dir / 'last_checkpoint'
+    if not last.exists():
+        return 0
+    return load_checkpoint_file(last.read_text().strip())['meta']['iter']
+
+
+def _take_records(work_dir, segment):
+    """Move this segment's batch records aside: ``{rank: [record, ...]}``."""
+    record_batches = load_script('tests/helpers/record_batches.py')
+    records = {}
+    for rank in (0, 1):
+        path = work_dir / f'batches_rank{rank}.jsonl'
+        records[rank] = record_batches.read_records(str(path))
+        if path.exists():
+            path.rename(work_dir / f'segment{segment}_rank{rank}.jsonl')
+    return records
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('task', ['det', 'cls'])
+def test_dist_train_killed_mid_epoch_resumes_exactly(dist_setup, tmp_path, task):
+    """An epoch-based config in 2 processes, the whole job killed twice with SIGKILL at a
+    random moment (a random 0-0.3 s after a random iteration's log line) and resumed: summed
+    over the runs up to the checkpoint each resume took, every rank trained exactly the
+    batches of the uninterrupted run, in the same order, no iteration more (the interrupted
+    epoch is not replayed), and the final weights are bitwise the uninterrupted run's
+    (num_workers=0). Set EMO_MM_KILL_SEED to replay a schedule."""
+    configs, env = dist_setup
+    reference = DistTrainProcess(configs[task], tmp_path / 'reference', env)
+    assert reference.finish() == 0, reference.output[-3000:]
+    expected = _take_records(tmp_path / 'reference', 0)
+    total = len(expected[0])
+    assert total == len(expected[1]) and total % DIST_EPOCHS == 0 and total >= 9
+    assert [r['iter'] for r in expected[0]] == list(range(1, total + 1))
+    per_epoch = total // DIST_EPOCHS
+
+    seed = int(os.environ.get('EMO_MM_KILL_SEED', time.time_ns() % 2**32))
+    rng = random.Random(seed)
+    work_dir = tmp_path / 'killed'
+    got = {0: [], 1: []}
+    start = 0
+    for segment in range(2):
+        # at least 2 iterations after the resume point and 2 before the end
+        target = rng.randint(min(start + 2, total - 2), total - 2)
+        run = DistTrainProcess(configs[task], work_dir, env)
+        epoch, batch = (target - 1) // per_epoch + 1, (target - 1) % per_epoch + 1
+        assert run.wait_for(rf'Epoch\(train\)\s+\[{epoch}\]\[\s*{batch}/') is not None, \
+            (seed, run.output[-3000:])
+        time.sleep(rng.uniform(0, 0.3))
+        run.kill_job()
+        run.proc.wait(60)
+        resumed_at = _checkpoint_iter(work_dir)
+        records = _take_records(work_dir, segment)
+        for rank in (0, 1):
+            got[rank] += [r for r in records[rank] if start < r['iter'] <= resumed_at]
+        start = resumed_at
+    final = DistTrainProcess(configs[task], work_dir, env)
+    assert final.finish() == 0, (seed, final.output[-3000:])
+    if start % per_epoch:
+        assert 'batches up to it were trained before the interruption' in final.output, seed
+    records = _take_records(work_dir, 2)
+    for rank in (0, 1):
+        assert [r['iter'] for r in records[rank]] == list(range(start + 1, total + 1)), seed
+        got[rank] += records[rank]
+    assert got == expected, seed
+
+    final_ckpt = f'iter_{total}.pth'
+    weights = load_checkpoint_file(str(work_dir / final_ckpt))['state_dict']
+    ref_weights = load_checkpoint_file(str(tmp_path / 'reference' / final_ckpt))['state_dict']
+    assert _same_tensors(weights, ref_weights), seed
+    assert not osp.exists(work_dir / f'iter_{total + 2}.pth')

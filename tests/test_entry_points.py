@@ -7,7 +7,7 @@
   2-process CPU run, on a wheel install (``.mim`` copies); the editable-install layout
   (``tools/misc/link_mim.py``);
 * mmpretrain's, mmdet's and mmseg's own ``tools/train.py`` / ``test.py`` (from their installed
-  ``.mim``) on our toy configs, unchanged;
+  ``.mim``) on our toy configs, unchanged, giving the same run as ours and ``mim train``;
 * ``tools/image_demo.py`` on a photograph that matplotlib installs.
 
 The tool runs use toy data made here (``tools/dataset_converters/make_toy_data.py``, a few tiny
@@ -256,30 +256,60 @@ def test_editable_install_links_mim_files_to_the_checkout(tmp_path, wheel_site):
 # The frameworks' own tools/train.py and test.py
 # ---------------------------------------------------------------------------------------------
 UPSTREAM = {
-    'mmpretrain': ('configs/cls/toy/emo2-1m_toy-cls.py', ['train_cfg.max_epochs=1'],
-                   'epoch_1.pth', r'accuracy/top1: [\d.]+'),
+    'mmpretrain': ('configs/cls/toy/emo2-1m_toy-cls.py',
+                   ['train_cfg.max_epochs=1', 'train_dataloader.batch_size=3'], 'epoch_1.pth',
+                   r'accuracy/top1: [\d.]+'),
     'mmdet': ('configs/det/toy/ssdlite_emo2-1m_toy-det.py',
               ['train_cfg.max_epochs=1', 'train_dataloader.batch_size=2'], 'epoch_1.pth',
               r'coco/bbox_mAP: [-\d.]+'),
     'mmseg': ('configs/seg/toy/segformer_emo2-1m_toy-seg.py',
-              ['train_cfg.max_iters=1', 'train_dataloader.batch_size=2'], 'iter_1.pth',
+              ['train_cfg.max_iters=3', 'train_dataloader.batch_size=2'], 'iter_3.pth',
               r'mIoU: ([\d.]+|nan)'),
 }
+#: every iteration's loss in the log, no pretrained backbone
+LOSS_LOG = ['default_hooks.logger.interval=1', 'log_processor.window_size=1',
+            'model.backbone.init_cfg=None']
+
+
+def _losses(out):
+    """The logged loss terms of every training iteration: ``['loss: 1.6094 ...', ...]``."""
+    return [' '.join(re.findall(r'\b(loss\w*: [-\d.e+na]+)', line))
+            for line in out.splitlines() if re.search(r'(Epoch|Iter)\(train\)', line)]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('framework', list(UPSTREAM))
-def test_upstream_train_and_test_tools_run_our_configs(framework, toy_data, tmp_path):
+def test_every_train_entry_point_gives_the_same_run(framework, toy_data, tmp_path):
+    """The config is the whole run: our tools/train.py, the framework's own tools/train.py
+    (from its installed ``.mim``) and, for the classifier, ``mim train`` with either package
+    log the same losses at every iteration (the run's random streams and hooks are the
+    config's, nothing is added by a tool). The framework's tools/test.py then evaluates the
+    checkpoint."""
     import importlib
     tools = Path(importlib.import_module(framework).__file__).parent / '.mim' / 'tools'
     config, options, checkpoint, metric = UPSTREAM[framework]
-    options = [*options, 'model.backbone.init_cfg=None']  # no pretrained backbone
+    options = [*options, *LOSS_LOG, *TRAIN_ONLY]
     env = dict(EMO_MM_TOY_DATA=str(toy_data))
-    out = run([sys.executable, tools / 'train.py', REPO / config, '--work-dir', tmp_path,
-               '--cfg-options', *options, *TRAIN_ONLY], cwd=tmp_path, **env)
-    assert re.search(r'Saving checkpoint at 1 (epochs|iterations)', out), out[-2000:]
-    assert (tmp_path / checkpoint).is_file()
-    out = run([sys.executable, tools / 'test.py', REPO / config, tmp_path / checkpoint,
+    commands = {
+        'ours': [sys.executable, REPO / 'tools' / 'train.py'],
+        'upstream': [sys.executable, tools / 'train.py'],
+    }
+    if framework == 'mmpretrain':
+        commands['mim emo_mm'] = mim_command() + ['train', 'emo_mm']
+        commands['mim mmpretrain'] = mim_command() + ['train', 'mmpretrain']
+    losses = {}
+    for name, command in commands.items():
+        work_dir = tmp_path / name.replace(' ', '_')
+        out = run([*command, REPO / config, '--work-dir', work_dir, '--cfg-options', *options],
+                  cwd=tmp_path, **env)
+        assert re.search(r'Saving checkpoint at \d+ (epochs|iterations)', out), out[-2000:]
+        losses[name] = _losses(out)
+    assert len(losses['ours']) >= 2 and all(losses['ours']), losses
+    for name in commands:
+        assert losses[name] == losses['ours'], (name, losses)
+
+    work_dir = tmp_path / 'upstream'
+    out = run([sys.executable, tools / 'test.py', REPO / config, work_dir / checkpoint,
                '--work-dir', tmp_path / 'test', '--cfg-options', *options, *no_workers('test')],
               cwd=tmp_path, **env)
     assert re.search(metric, out), out[-2000:]

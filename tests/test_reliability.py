@@ -2,7 +2,10 @@
 batch sizes (they work or raise the documented error), and missing dataset files named with
 their config key before a run starts. (Arguments, archs, converter input and checkpoint
 files: tests/test_backbones.py, test_checkpoint.py, test_safe_loading.py.)"""
+import copy
 import functools
+import glob
+import os
 import os.path as osp
 import re
 
@@ -163,10 +166,147 @@ def test_tools_name_a_missing_dataset_before_starting(tool, tmp_path, monkeypatc
         _tool(tool).main(args)
 
 
-def test_train_tool_makes_runs_crash_safe():
+def test_train_tool_adds_nothing_to_the_config():
+    """The run is the config's: tools/train.py changes no hook, no loop, no seed (the
+    frameworks' own train.py and mim train then run the same; see test_entry_points.py)."""
     from emo_mm.cli import apply_train_args
-    config = osp.join(CONFIGS, 'tiny_cls.py')
+    config = osp.join(ROOT, 'configs', 'det', 'toy', 'ssdlite_emo2-1m_toy-det.py')
     cfg = Config.fromfile(config)
+    before = {key: copy.deepcopy(cfg.get(key)) for key in KEYS_OF_THE_RUN}
     apply_train_args(cfg, _tool('train').parse_train_args([config]))
-    assert cfg.default_hooks.checkpoint.type == 'CrashSafeCheckpointHook'
-    assert any(hook['type'] == 'StepSeedHook' for hook in cfg.custom_hooks)
+    assert {key: cfg.get(key) for key in KEYS_OF_THE_RUN} == before
+
+
+KEYS_OF_THE_RUN = ('default_hooks', 'custom_hooks', 'train_cfg', 'randomness', 'env_cfg')
+
+
+def test_a_config_without_crash_safety_is_named_and_run_as_it_is(tmp_path):
+    from emo_mm.cli import apply_train_args
+    from emo_mm.engine import crash_safety_gaps, make_crash_safe
+    cfg = Config(dict(default_scope='mmpretrain',
+                      default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
+                      custom_hooks=[dict(type='EMAHook')], train_cfg=dict(max_epochs=3)))
+    gaps = crash_safety_gaps(cfg)
+    assert gaps == ["default_hooks.checkpoint is 'CheckpointHook', not CrashSafeCheckpointHook",
+                    'custom_hooks: no StepSeedHook', 'custom_hooks: no FiniteLossHook',
+                    "train_cfg: mmengine's epoch-based loop, not ResumableEpochBasedTrainLoop "
+                    '(a run resumed mid-epoch repeats that epoch)']
+    logged = []
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    logger.addFilter(lambda record: logged.append(record.getMessage()) or True)
+    apply_train_args(cfg, _tool('train').parse_train_args(['x.py']))
+    assert any('does not turn on all of crash safety' in line and 'StepSeedHook' in line
+               for line in logged)
+    assert cfg.default_hooks.checkpoint.type == 'CheckpointHook'  # run as it is
+    make_crash_safe(cfg)
+    assert crash_safety_gaps(cfg) == []
+    assert [h['type'] for h in cfg.custom_hooks] == ['EMAHook', 'StepSeedHook', 'FiniteLossHook']
+    assert cfg.train_cfg == dict(type='ResumableEpochBasedTrainLoop', max_epochs=3)
+    iter_cfg = make_crash_safe(Config(dict(train_cfg=dict(type='IterBasedTrainLoop',
+                                                          max_iters=9))))
+    assert iter_cfg.train_cfg.type == 'ResumableIterBasedTrainLoop'
+
+
+def _training_configs():
+    for folder in ('cls', 'det', 'seg'):
+        for path in sorted(glob.glob(osp.join(ROOT, 'configs', folder, '**', '*.py'),
+                                     recursive=True)):
+            yield osp.relpath(path, ROOT)
+
+
+@pytest.mark.parametrize('config', list(_training_configs()))
+def test_every_training_config_turns_on_crash_safety(config):
+    from emo_mm.engine import crash_safety_gaps
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    assert crash_safety_gaps(cfg) == []
+    assert 'emo_mm' in cfg.custom_imports['imports']  # registers the hooks and loops
+
+
+# --------------------------------------------------------------------------------------------
+# Damaged inputs: the tools end with one line naming the file.
+# --------------------------------------------------------------------------------------------
+def _run_tool(args, env=None, expect=1):
+    import subprocess
+    import sys
+    full_env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1', **(env or {}))
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=full_env, capture_output=True,
+                          text=True, timeout=600)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == expect, output[-4000:]
+    return proc.stderr.strip().splitlines()[-1] if expect else output
+
+
+@pytest.fixture(scope='module')
+def photo():
+    import matplotlib.cbook
+    return matplotlib.cbook.get_sample_data('grace_hopper.jpg', asfileobj=False)
+
+
+def test_image_demo_names_an_empty_or_truncated_image(tmp_path, photo):
+    empty = tmp_path / 'empty.jpg'
+    empty.write_bytes(b'')
+    data = open(photo, 'rb').read()
+    cut = tmp_path / 'cut.jpg'
+    cut.write_bytes(data[:len(data) // 2])
+    last = _run_tool(['tools/image_demo.py', str(empty), 'emo2-1m_8xb128_in1k'], expect=2)
+    assert last.endswith(f'error: {empty}: empty image file (0 bytes)'), last
+    last = _run_tool(['tools/image_demo.py', str(cut), 'emo2-1m_8xb128_in1k'], expect=2)
+    assert last.endswith(f'error: {cut}: damaged image (image file is truncated'
+                         ) or f'error: {cut}: damaged image' in last, last
+
+
+@pytest.fixture(scope='module')
+def toy_cls(tmp_path_factory):
+    root = tmp_path_factory.mktemp('toy_cls')
+    load_script('tools/dataset_converters/make_toy_data.py').make_toy_data(
+        str(root), seed=0, tasks=('cls', 'det'), classes=('circle', 'square'), cls_size=32,
+        cls_train_per_class=4, cls_val_per_class=1, det_size=64, det_train=4, det_val=2,
+        verbose=False)
+    return root
+
+
+def _damaged_copy(toy, tmp_path, task):
+    import shutil
+    shutil.copytree(toy / task, tmp_path / task)
+    return tmp_path / task
+
+
+@pytest.mark.parametrize('workers', [0, 2])
+def test_training_names_a_damaged_image_and_its_dataset(toy_cls, tmp_path, workers):
+    data = _damaged_copy(toy_cls, tmp_path, 'cls')
+    bad = sorted((data / 'train' / 'square').glob('*.png'))[1]
+    bad.write_bytes(b'')
+    options = [f'train_dataloader.num_workers={workers}',
+               f'train_dataloader.persistent_workers={workers > 0}', 'train_cfg.max_iters=4']
+    args = ['tools/train.py', osp.join(CONFIGS, 'tiny_cls.py'), '--work-dir',
+            str(tmp_path / 'work'), '--cfg-options', *options]
+    last = _run_tool(args, env=dict(EMO_MM_TEST_DATA=str(data)))
+    assert last == f'error: CustomDataset({data}): {bad}: empty image file (0 bytes)', last
+    # opt-in: log it and train on another sample
+    out = _run_tool(args + ['train_cfg.skip_bad_images=True'], env=dict(EMO_MM_TEST_DATA=str(data)),
+                    expect=0)
+    assert f'Skipped a damaged sample (skip_bad_images=True): CustomDataset({data}): {bad}' in out
+
+
+def test_training_names_a_damaged_annotation_file(toy_cls, tmp_path):
+    data = _damaged_copy(toy_cls, tmp_path, 'det')
+    ann = data / 'annotations' / 'instances_train2017.json'
+    text = ann.read_text()
+    args = ['tools/train.py', osp.join(CONFIGS, 'tiny_det.py'), '--work-dir',
+            str(tmp_path / 'work')]
+    env = dict(EMO_MM_TEST_DATA=str(data))
+    ann.write_text(text[:len(text) // 2])  # a cut-off download: found before the run
+    last = _run_tool(args, env=env)
+    assert last.startswith(f'error: {ann}: annotation file cut off'), last
+    ann.write_text(text.replace('"images"', '"images" "', 1))  # broken inside
+    last = _run_tool(args, env=env)
+    assert last.startswith(f'error: {ann}: annotation file not valid JSON'), last
+
+
+def test_train_names_a_missing_data_root_last(tmp_path):
+    missing = tmp_path / 'missing'
+    last = _run_tool(['tools/train.py', osp.join(CONFIGS, 'tiny_cls.py'), '--work-dir',
+                      str(tmp_path / 'work')], env=dict(EMO_MM_TEST_DATA=str(missing)))
+    assert last.startswith(f"error: train_dataloader.dataset.data_root: '{missing}' does not "
+                           'exist (and 1 more'), last

@@ -26,6 +26,7 @@ from typing import List
 import emo_mm  # noqa: F401  (shims, registry, model names)
 from emo_mm import hub
 from emo_mm.frameworks import FRAMEWORKS, framework_of
+from emo_mm.io import DamagedInputError, check_image_file
 
 
 def parse_args(argv=None):
@@ -42,6 +43,11 @@ def parse_args(argv=None):
     missing = [path for path in args.inputs if not osp.isfile(path)]
     if missing:
         parser.error(f'image file(s) not found: {", ".join(missing)}')
+    for path in args.inputs:  # an empty or truncated file, named before any model is built
+        try:
+            check_image_file(path)
+        except DamagedInputError as error:
+            parser.error(str(error))
     if args.weights and not osp.isfile(args.weights):
         parser.error(f'--weights: checkpoint file not found: {args.weights}')
     return args

@@ -14,7 +14,8 @@ maps for mmseg; ``--show-dir`` and ``--tta`` follow each framework's own tool.
 import emo_mm  # noqa: F401  (shims + registry)
 from emo_mm.engine import check_dataset_files
 from emo_mm.cli import (add_result_dumper, apply_test_args, base_parser, build_runner,
-                          finish_distributed, load_config, parse_args)
+                        finish_distributed, load_config, named_annotation_errors, parse_args,
+                        run_tool)
 
 
 def parse_test_args(argv=None):
@@ -41,11 +42,12 @@ def main(argv=None):
     cfg = load_config(args)
     apply_test_args(cfg, args)
     check_dataset_files(cfg, ('test_dataloader', ))
-    runner = build_runner(cfg)
-    add_result_dumper(runner, args.out)
-    runner.test()
+    with named_annotation_errors(cfg, ('test_dataloader', )):
+        runner = build_runner(cfg)
+        add_result_dumper(runner, args.out)
+        runner.test()
     finish_distributed()
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -17,7 +17,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from .. import compat
-from ..engine import make_crash_safe
+from ..engine import crash_safety_gaps
 from ..frameworks import get_adapter
 
 __all__ = [
@@ -87,8 +87,11 @@ def adapt_cfg_to_machine(cfg: Config) -> None:
 
 
 def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
-    """Apply ``tools/train.py``'s flags to ``cfg`` (in place) and return it, and make the run
-    crash-safe (:func:`emo_mm.engine.make_crash_safe`).
+    """Apply ``tools/train.py``'s flags to ``cfg`` (in place) and return it.
+
+    Adds nothing else: the run is the config's, as with the framework's own ``tools/train.py``
+    (crash safety is in the config; a config without it is named in the log,
+    :func:`emo_mm.engine.crash_safety_gaps`).
 
     Raises:
         RuntimeError: ``--auto-scale-lr`` with no ``auto_scale_lr.base_batch_size`` in the
@@ -130,8 +133,11 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.compile = True
 
     adapter.apply_train_defaults(cfg)
-    # atomic checkpoints, a checkpoint on SIGTERM, exact resumption (docs/failure_modes.md)
-    make_crash_safe(cfg)
+    gaps = crash_safety_gaps(cfg)
+    if gaps:
+        print_log('This config does not turn on all of crash safety and exact resumption '
+                  f'(docs/failure_modes.md): {"; ".join(gaps)}. Running it as it is.',
+                  logger='current')
     return cfg
 
 

@@ -63,7 +63,7 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=3000),
     dict(type='CosineAnnealingLR', eta_min_ratio=0.1, T_max=300, by_epoch=True, begin=0, end=300),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', by_epoch=True, max_epochs=300, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=1024)
@@ -71,8 +71,12 @@ auto_scale_lr = dict(base_batch_size=1024)
 # ------------------------------------------------------------------------------------- runtime
 # EMA of every float state entry (BN buffers included), weight 0.0005 of the new value per
 # iteration, validated every epoch (official).
+# Crash safety and exact resumption (docs/failure_modes.md): per-iteration seeds, a stop at a
+# NaN / Inf loss, atomic checkpoints with a save on SIGTERM (below), mid-epoch resume (train_cfg).
 custom_hooks = [
     dict(type='EMAHook', momentum=5e-4, update_buffers=True, priority='ABOVE_NORMAL'),
+    dict(type='StepSeedHook'),
+    dict(type='FiniteLossHook'),
 ]
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='auto'))
+    checkpoint=dict(type='CrashSafeCheckpointHook', interval=1, max_keep_ckpts=3, save_best='auto'))

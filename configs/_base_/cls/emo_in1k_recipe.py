@@ -87,16 +87,20 @@ param_scheduler = [
         end=300,
         convert_to_iter_based=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=5)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', by_epoch=True, max_epochs=300, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
 
 # ------------------------------------------------------------------------------------- runtime
 # EMA of every float state entry (BN buffers included) with decay 0.9998 per iteration;
 # mmengine's ``momentum`` is the weight of the new value: 1 - 0.9998.
+# Crash safety and exact resumption (docs/failure_modes.md): per-iteration seeds, a stop at a
+# NaN / Inf loss, atomic checkpoints with a save on SIGTERM (below), mid-epoch resume (train_cfg).
 custom_hooks = [
     dict(type='EMAHook', momentum=2e-4, update_buffers=True, priority='ABOVE_NORMAL'),
+    dict(type='StepSeedHook'),
+    dict(type='FiniteLossHook'),
 ]
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=3, save_best='auto'))
+    checkpoint=dict(type='CrashSafeCheckpointHook', interval=5, max_keep_ckpts=3, save_best='auto'))
 randomness = dict(seed=42)

@@ -36,3 +36,10 @@ optim_wrapper = dict(
 
 # The official LRs were not scaled; this records the batch they were tuned for (32 images).
 auto_scale_lr = dict(enable=False, base_batch_size=32)
+
+# Crash safety and exact resumption (docs/failure_modes.md): atomic checkpoints with a save on
+# SIGTERM, per-iteration seeds, a stop at the first NaN / Inf loss, a resume that skips the
+# trained batches without loading them, and damaged images named with their dataset.
+default_hooks = dict(checkpoint=dict(type='CrashSafeCheckpointHook'))
+custom_hooks = [dict(type='StepSeedHook'), dict(type='FiniteLossHook')]
+train_cfg = dict(type='ResumableIterBasedTrainLoop')

@@ -39,7 +39,7 @@ test_pipeline = [  # the whole image (ImageNet: short side 256, centre crop 224)
     dict(t, scale=input_size) if t['type'] == 'ResizeEdge' else t
     for t in _base_.test_pipeline if t['type'] != 'CenterCrop'
 ]
-custom_hooks = []
+custom_hooks = [dict(type='StepSeedHook'), dict(type='FiniteLossHook')]  # no EMA (above)
 
 # ------------------------------------------------------------------ data path, batch size
 train_dataloader = dict(

@@ -32,3 +32,9 @@ model = dict(
     neck=dict(in_channels=[32, 48, 80, 168]))
 
 train_dataloader = dict(batch_size=4)
+
+# Crash safety and exact resumption (docs/failure_modes.md): atomic checkpoints with a save on
+# SIGTERM, per-iteration seeds, a stop at the first NaN / Inf loss (the schedule's train loop
+# resumes mid-epoch with the next batch).
+default_hooks = dict(checkpoint=dict(type='CrashSafeCheckpointHook'))
+custom_hooks = [dict(type='StepSeedHook'), dict(type='FiniteLossHook')]

@@ -56,7 +56,7 @@ train_dataloader = dict(
         pipeline=train_pipeline))
 
 max_epochs = 200
-train_cfg = dict(max_epochs=max_epochs, val_interval=5)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs, val_interval=5)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=500),
     dict(type='CosineAnnealingLR', eta_min=1e-6, T_max=max_epochs, by_epoch=True, begin=0,
@@ -66,12 +66,17 @@ param_scheduler = [
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=9e-4, betas=(0.9, 0.999), weight_decay=0.02))
 
+# Crash safety and exact resumption (docs/failure_modes.md): atomic checkpoints with a save on
+# SIGTERM, per-iteration seeds, a stop at the first NaN / Inf loss (in place of mmdet's
+# CheckInvalidLossHook, which checks every 50 iterations, after the checkpoint), and a
+# mid-epoch resume that continues with the next batch.
 custom_hooks = [
     dict(type='NumClassCheckHook'),
-    dict(type='CheckInvalidLossHook', interval=50, priority='VERY_LOW'),
     dict(type='EMAHook', momentum=5e-4, update_buffers=True, priority='ABOVE_NORMAL'),
+    dict(type='StepSeedHook'),
+    dict(type='FiniteLossHook'),
 ]
-default_hooks = dict(checkpoint=dict(interval=5))
+default_hooks = dict(checkpoint=dict(type='CrashSafeCheckpointHook', interval=5))
 
 # base_batch_size = (4 GPUs) x (32 samples per GPU)
 auto_scale_lr = dict(enable=False, base_batch_size=128)

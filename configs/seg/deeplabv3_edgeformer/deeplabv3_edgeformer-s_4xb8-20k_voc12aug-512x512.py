@@ -57,7 +57,15 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=500),
     dict(type='CosineAnnealingLR', eta_min=1e-6, T_max=20000, by_epoch=False, begin=0, end=20000),
 ]
-custom_hooks = [dict(type='EMAHook', momentum=5e-4, update_buffers=True, priority='ABOVE_NORMAL')]
+# Crash safety and exact resumption (docs/failure_modes.md): atomic checkpoints with a save on
+# SIGTERM, per-iteration seeds, a stop at the first NaN / Inf loss.
+custom_hooks = [
+    dict(type='EMAHook', momentum=5e-4, update_buffers=True, priority='ABOVE_NORMAL'),
+    dict(type='StepSeedHook'),
+    dict(type='FiniteLossHook'),
+]
+default_hooks = dict(checkpoint=dict(type='CrashSafeCheckpointHook'))
+train_cfg = dict(type='ResumableIterBasedTrainLoop')  # resumes without re-reading the data
 # the official BN layers of the backbone were SyncBN (those inside the ParC blocks were not)
 sync_bn = 'torch'
 

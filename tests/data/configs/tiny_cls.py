@@ -5,6 +5,7 @@
 # at it.
 default_scope = 'mmpretrain'
 data_root = '{{$EMO_MM_TEST_DATA:data/toy/cls}}'
+custom_imports = dict(imports=['emo_mm'], allow_failed_imports=False)
 
 # The backbone under test and its output channels: the one line to change to try another one,
 # e.g. dict(type='mmpretrain.MobileNetV2', widen_factor=0.25, out_indices=(7, )), 1280
@@ -46,16 +47,18 @@ test_evaluator = val_evaluator
 
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
 param_scheduler = dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=4)
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=4, val_interval=2)
+train_cfg = dict(type='ResumableIterBasedTrainLoop', max_iters=4, val_interval=2)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=8)
 
+# crash safety, as this repository's configs turn it on (docs/failure_modes.md)
+custom_hooks = [dict(type='StepSeedHook'), dict(type='FiniteLossHook')]
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=1),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False, save_best='auto'),
+    checkpoint=dict(type='CrashSafeCheckpointHook', interval=2, by_epoch=False, save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
 )

@@ -5,6 +5,7 @@
 # EMO_MM_TEST_DATA at it.
 _base_ = 'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'
 data_root = '{{$EMO_MM_TEST_DATA:data/toy/det}}/'
+custom_imports = dict(imports=['emo_mm'], allow_failed_imports=False)
 metainfo = dict(classes=('circle', 'square'))
 input_size = 64
 levels = (80, 180, 64, 32, 32, 16)  # EMOv2-1M stages 3 and 4, then the neck's extra levels
@@ -53,5 +54,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
 
-train_cfg = dict(max_epochs=1, val_interval=1)
-default_hooks = dict(logger=dict(interval=1))
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=1, val_interval=1)
+# crash safety, as this repository's configs turn it on (docs/failure_modes.md)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(type='CrashSafeCheckpointHook'))
+custom_hooks = [dict(type='StepSeedHook'), dict(type='FiniteLossHook')]

@@ -6,6 +6,7 @@
 # EMO_MM_TEST_DATA at it.
 _base_ = 'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py'
 data_root = '{{$EMO_MM_TEST_DATA:data/toy/seg}}'
+custom_imports = dict(imports=['emo_mm'], allow_failed_imports=False)
 metainfo = dict(classes=('background', 'circle', 'square'))
 crop_size = (64, 64)
 
@@ -54,5 +55,8 @@ val_dataloader = dict(
         **dataset))
 test_dataloader = val_dataloader
 
-train_cfg = dict(max_iters=2, val_interval=2)
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
+train_cfg = dict(type='ResumableIterBasedTrainLoop', max_iters=2, val_interval=2)
+# crash safety, as this repository's configs turn it on (docs/failure_modes.md)
+default_hooks = dict(logger=dict(interval=1),
+                     checkpoint=dict(type='CrashSafeCheckpointHook', interval=2))
+custom_hooks = [dict(type='StepSeedHook'), dict(type='FiniteLossHook')]

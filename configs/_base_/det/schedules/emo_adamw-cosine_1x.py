@@ -6,7 +6,8 @@
 _base_ = 'mmdet::_base_/schedules/schedule_1x.py'
 
 max_epochs = 12
-train_cfg = dict(max_epochs=max_epochs)
+# continues with the next batch when resumed mid-epoch (docs/failure_modes.md)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs)
 
 param_scheduler = [
     dict(
