@@ -511,7 +511,8 @@ def test_train_killed_at_random_moments_resumes_to_the_same_result(kill_setup, t
 # tools/dist_train.sh, 2 CPU processes (gloo), epoch-based configs of the repository, the whole
 # job killed with SIGKILL at random moments and resumed with --resume.
 # --------------------------------------------------------------------------------------------
-DIST_EPOCHS = 3
+DIST_EPOCHS = 4
+DIST_DELAY = 0.25  # seconds added to each iteration
 # The toy configs of `make demo` (paper configs with the data, sizes and schedule changed),
 # shrunk further: no pretrained backbone, no validation, iteration checkpoints every 2.
 DIST_CONFIGS = {
@@ -527,7 +528,7 @@ train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False)
 }
 DIST_COMMON = f"""
 custom_imports = dict(imports=['emo_mm', 'record_batches'], allow_failed_imports=False)
-custom_hooks = _base_.custom_hooks + [dict(type='RecordBatchesHook')]
+custom_hooks = _base_.custom_hooks + [dict(type='RecordBatchesHook', delay={DIST_DELAY})]
 train_cfg = dict(max_epochs={DIST_EPOCHS}, val_interval=100)
 val_dataloader = None
 val_cfg = None
@@ -542,7 +543,7 @@ def dist_setup(tmp_path_factory):
     root = tmp_path_factory.mktemp('dist')
     toy = load_script('tools/dataset_converters/make_toy_data.py')
     toy.make_toy_data(str(root / 'toy'), seed=0, tasks=('cls', 'det'), cls_size=32,
-                      cls_train_per_class=3, cls_val_per_class=1, det_train=14, det_val=2,
+                      cls_train_per_class=3, cls_val_per_class=1, det_train=16, det_val=2,
                       verbose=False)
     configs = {}
     for task, text in DIST_CONFIGS.items():
@@ -573,8 +574,32 @@ class DistTrainProcess(TrainProcess):
         threading.Thread(target=self._read, daemon=True).start()
 
     def kill_job(self):
-        """SIGKILL to the launcher and every training process."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
+        """SIGKILL to the launcher and every process below it, at once (torchrun starts the
+        training processes in sessions of their own, as a scheduler's cgroup kill would)."""
+        for pid in [self.proc.pid] + _descendants(self.proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _descendants(pid):
+    """The process ids below ``pid`` (from /proc)."""
+    children = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open(f'/proc/{entry}/stat') as f:
+                    parent = int(f.read().rsplit(')', 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def _checkpoint_iter(work_dir):
@@ -599,45 +624,54 @@ def _take_records(work_dir, segment):
 @pytest.mark.slow
 @pytest.mark.parametrize('task', ['det', 'cls'])
 def test_dist_train_killed_mid_epoch_resumes_exactly(dist_setup, tmp_path, task):
-    """An epoch-based config in 2 processes, the whole job killed twice with SIGKILL at a
-    random moment (a random 0-0.3 s after a random iteration's log line) and resumed: summed
-    over the runs up to the checkpoint each resume took, every rank trained exactly the
-    batches of the uninterrupted run, in the same order, no iteration more (the interrupted
-    epoch is not replayed), and the final weights are bitwise the uninterrupted run's
-    (num_workers=0). Set EMO_MM_KILL_SEED to replay a schedule."""
+    """An epoch-based config in 2 processes (4 epochs of 4 iterations, a checkpoint every 2),
+    the whole job killed twice with SIGKILL and resumed. Each kill comes at a random moment of
+    the iteration after the one following a mid-epoch checkpoint (iteration 2, 6, 10 or 14),
+    so that each resume starts inside an epoch. Summed over the runs up to the checkpoint each
+    resume took, every rank trained exactly the batches of the uninterrupted run, in the same
+    order, no iteration more (the interrupted epoch is not replayed), and the final weights are
+    bitwise the uninterrupted run's (num_workers=0). Set EMO_MM_KILL_SEED to replay a
+    schedule."""
     configs, env = dist_setup
     reference = DistTrainProcess(configs[task], tmp_path / 'reference', env)
     assert reference.finish() == 0, reference.output[-3000:]
     expected = _take_records(tmp_path / 'reference', 0)
     total = len(expected[0])
-    assert total == len(expected[1]) and total % DIST_EPOCHS == 0 and total >= 9
-    assert [r['iter'] for r in expected[0]] == list(range(1, total + 1))
     per_epoch = total // DIST_EPOCHS
+    assert (total, per_epoch) == (16, 4) and len(expected[1]) == total
+    assert [r['iter'] for r in expected[0]] == list(range(1, total + 1))
 
     seed = int(os.environ.get('EMO_MM_KILL_SEED', time.time_ns() % 2**32))
     rng = random.Random(seed)
     work_dir = tmp_path / 'killed'
     got = {0: [], 1: []}
-    start = 0
+    start, outputs = 0, []
     for segment in range(2):
-        # at least 2 iterations after the resume point and 2 before the end
-        target = rng.randint(min(start + 2, total - 2), total - 2)
+        # a mid-epoch checkpoint t after the resume point, the kill after iteration t + 1's log
+        # line: within DIST_DELAY, before checkpoint t + 2 can be written
+        half = (segment * total // 2, (segment + 1) * total // 2)  # one kill in each half
+        t = rng.choice([i for i in range(2, total - 1, per_epoch) if half[0] < i < half[1]])
         run = DistTrainProcess(configs[task], work_dir, env)
-        epoch, batch = (target - 1) // per_epoch + 1, (target - 1) % per_epoch + 1
+        epoch, batch = t // per_epoch + 1, t % per_epoch + 1
         assert run.wait_for(rf'Epoch\(train\)\s+\[{epoch}\]\[\s*{batch}/') is not None, \
             (seed, run.output[-3000:])
-        time.sleep(rng.uniform(0, 0.3))
+        time.sleep(rng.uniform(0, DIST_DELAY * 0.6))
         run.kill_job()
         run.proc.wait(60)
+        run.finish()
+        outputs.append(run.output)
         resumed_at = _checkpoint_iter(work_dir)
+        assert resumed_at == t, (seed, resumed_at, t)
         records = _take_records(work_dir, segment)
         for rank in (0, 1):
             got[rank] += [r for r in records[rank] if start < r['iter'] <= resumed_at]
         start = resumed_at
     final = DistTrainProcess(configs[task], work_dir, env)
     assert final.finish() == 0, (seed, final.output[-3000:])
-    if start % per_epoch:
-        assert 'batches up to it were trained before the interruption' in final.output, seed
+    outputs.append(final.output)
+    for output in outputs[1:]:  # each resumed run skipped the trained part of its epoch
+        assert re.search(r'Resuming epoch \d after batch 2/4: the batches up to it were trained',
+                         output), seed
     records = _take_records(work_dir, 2)
     for rank in (0, 1):
         assert [r['iter'] for r in records[rank]] == list(range(start + 1, total + 1)), seed

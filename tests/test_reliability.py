@@ -221,6 +221,7 @@ def test_every_training_config_turns_on_crash_safety(config):
     cfg = Config.fromfile(osp.join(ROOT, config))
     assert crash_safety_gaps(cfg) == []
     assert 'emo_mm' in cfg.custom_imports['imports']  # registers the hooks and loops
+    assert 'by_epoch' not in cfg.train_cfg  # mmengine refuses it next to `type`
 
 
 # --------------------------------------------------------------------------------------------

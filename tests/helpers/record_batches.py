@@ -5,6 +5,7 @@ through ``custom_imports`` with ``tests/helpers`` on ``PYTHONPATH``."""
 import json
 import os
 import os.path as osp
+import time
 
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
@@ -16,10 +17,15 @@ def _sample_name(sample) -> str:
     return osp.basename(str(meta.get('img_path')))
 
 
-@HOOKS.register_module()
+@HOOKS.register_module(force=True)  # also loaded by the tests, for read_records
 class RecordBatchesHook(Hook):
-    """Writes, flushed and fsynced, the samples of each training batch of this process."""
+    """Writes, flushed and fsynced, the samples of each training batch of this process, then
+    waits ``delay`` seconds (a slower iteration, so that a test can kill the job between two
+    checkpoints)."""
     priority = 'HIGHEST'  # before any checkpoint of the iteration
+
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         samples = data_batch['data_samples'] if isinstance(data_batch, dict) else data_batch
@@ -30,6 +36,7 @@ class RecordBatchesHook(Hook):
             f.write(json.dumps(record) + '\n')
             f.flush()
             os.fsync(f.fileno())
+        time.sleep(self.delay)
 
 
 def read_records(path: str) -> list:

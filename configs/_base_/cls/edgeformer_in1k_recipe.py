@@ -63,7 +63,7 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=3000),
     dict(type='CosineAnnealingLR', eta_min_ratio=0.1, T_max=300, by_epoch=True, begin=0, end=300),
 ]
-train_cfg = dict(type='ResumableEpochBasedTrainLoop', by_epoch=True, max_epochs=300, val_interval=1)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=300, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=1024)

@@ -87,7 +87,7 @@ param_scheduler = [
         end=300,
         convert_to_iter_based=True),
 ]
-train_cfg = dict(type='ResumableEpochBasedTrainLoop', by_epoch=True, max_epochs=300, val_interval=5)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=300, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
 
