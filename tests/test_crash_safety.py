@@ -635,6 +635,8 @@ def test_dist_train_killed_mid_epoch_resumes_exactly(dist_setup, tmp_path, task)
     configs, env = dist_setup
     reference = DistTrainProcess(configs[task], tmp_path / 'reference', env)
     assert reference.finish() == 0, reference.output[-3000:]
+    # DDP's gradient buckets have the layout of the gradients (emo_mm.engine.ddp)
+    assert 'Grad strides do not match bucket view strides' not in reference.output
     expected = _take_records(tmp_path / 'reference', 0)
     total = len(expected[0])
     per_epoch = total // DIST_EPOCHS
@@ -683,3 +685,30 @@ def test_dist_train_killed_mid_epoch_resumes_exactly(dist_setup, tmp_path, task)
     ref_weights = load_checkpoint_file(str(tmp_path / 'reference' / final_ckpt))['state_dict']
     assert _same_tensors(weights, ref_weights), seed
     assert not osp.exists(work_dir / f'iter_{total + 2}.pth')
+
+
+def test_conv_weights_take_the_layout_of_their_gradients():
+    """On CPU the backbones' 1x1 and depthwise conv weights get channels_last gradients (the
+    elements in the same order as the contiguous layout): match_conv_grad_layout gives the
+    weights those strides (DDP builds its buckets from them; with mismatched strides it warns
+    on every run), leaving outputs and gradients bitwise unchanged."""
+    from emo_mm.engine import match_conv_grad_layout
+    from emo_mm.models import EMOv2
+
+    def step(match):
+        torch.manual_seed(0)
+        model = EMOv2(arch='1m', drop_path_rate=0.1).train()
+        restrided = match_conv_grad_layout(model) if match else 0
+        torch.manual_seed(1)
+        outs = model(torch.randn(2, 3, 64, 64))
+        sum(out.sum() for out in outs).backward()
+        grads = {n: p.grad for n, p in model.named_parameters()}
+        mismatched = [n for n, p in model.named_parameters()
+                      if p.dim() == 4 and p.shape[0] > 1 and p.grad.stride() != p.stride()]
+        return restrided, outs, grads, mismatched
+
+    _, outs, grads, mismatched = step(False)
+    restrided, matched_outs, matched_grads, left = step(True)
+    assert len(mismatched) > 20 and restrided >= len(mismatched) and left == []
+    assert all(torch.equal(a, b) for a, b in zip(outs, matched_outs))
+    assert _same_tensors(grads, matched_grads)

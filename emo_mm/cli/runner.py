@@ -64,8 +64,9 @@ def adapt_cfg_to_machine(cfg: Config) -> None:
     """Make ``cfg`` runnable on this machine: CPU-distributed settings and SyncBN -> BN.
 
     * launched distributed without CUDA: ``gloo`` + DDP without ``device_ids``
-      (:func:`emo_mm.compat.adapt_cfg_for_cpu_distributed`), and ``cfg.sync_bn`` (mmengine's
-      BN -> SyncBN conversion) is dropped;
+      (:func:`emo_mm.compat.adapt_cfg_for_cpu_distributed`) in the form whose gradient buckets
+      match the channels_last gradients (:class:`emo_mm.engine.CPUDistributedDataParallel`),
+      and ``cfg.sync_bn`` (mmengine's BN -> SyncBN conversion) is dropped;
     * single process, or no CUDA: SyncBN / MMSyncBN norm layers become BN (SyncBN needs a
       process group and, to synchronise, CUDA tensors). A log line names how many and where.
     """
@@ -73,6 +74,9 @@ def adapt_cfg_to_machine(cfg: Config) -> None:
     cuda = torch.cuda.is_available()
     if distributed and not cuda:
         compat.adapt_cfg_for_cpu_distributed(cfg)
+        if cfg.model_wrapper_cfg.get('type') == 'MMDistributedDataParallel':
+            # gradient buckets in the layout of the channels_last gradients (emo_mm.engine.ddp)
+            cfg.model_wrapper_cfg['type'] = 'CPUDistributedDataParallel'
         if cfg.pop('sync_bn', None) is not None:
             print_log('CUDA is not available: ignoring `sync_bn` (SyncBN needs CUDA).',
                       logger='current')
