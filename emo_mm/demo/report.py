@@ -4,7 +4,7 @@ import glob
 import json
 import os.path as osp
 from datetime import datetime
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 from PIL import Image
@@ -35,8 +35,8 @@ def trivial_baselines(data_root: str) -> Dict[str, float]:
 
 
 def learning_checks(results: Dict[str, dict], data_root: str) -> List[dict]:
-    """PASS / FAIL per metric of the quality bar, and whether each metric beats the trivial
-    baseline. Adds ``loss_first`` / ``loss_last`` (mean of the first / last quarter of the
+    """PASS / FAIL per metric of the quality bar with the margin over the bar (``value - bar``),
+    and whether each metric beats the trivial baseline. Adds ``loss_first`` / ``loss_last`` (mean of the first / last quarter of the
     logged losses) and ``loss_falls`` to each task's ``results``."""
     baselines = trivial_baselines(data_root)
     checks = []
@@ -50,20 +50,33 @@ def learning_checks(results: Dict[str, dict], data_root: str) -> List[dict]:
             value = float(res['metrics'][metric.key])
             baseline = baselines[metric.key]
             checks.append(dict(task=task_key, metric=metric.key, label=metric.label, value=value,
-                               bar=metric.bar, passed=value >= metric.bar, baseline=baseline,
+                               bar=metric.bar, margin=value - metric.bar,
+                               passed=value >= metric.bar, baseline=baseline,
                                beats_baseline=value > baseline))
         res['loss_falls'] = last < first
     return checks
 
 
-def run_command(quick: bool, gpus: int) -> str:
-    """The command that reproduces a run."""
-    command = 'make demo' if not quick else 'python tools/demo.py --quick'
+def run_command(quick: bool, gpus: int, seed: Optional[int] = None) -> str:
+    """The command that reproduces a run.
+
+    Example:
+        >>> run_command(False, 1), run_command(False, 2, seed=3)
+        ('make demo', 'DEMO_GPUS=2 make demo DEMO_ARGS="--seed 3"')
+        >>> run_command(True, 1, seed=0)
+        'python tools/demo.py --quick --seed 0'
+    """
+    seed_arg = '' if seed is None else f'--seed {seed}'
+    if quick:
+        command = ' '.join(['python tools/demo.py --quick', seed_arg]).strip()
+    else:
+        command = f'make demo DEMO_ARGS="{seed_arg}"' if seed_arg else 'make demo'
     return f'DEMO_GPUS={gpus} ' + command if gpus > 1 else command
 
 
 def write_summary(work_dir: str, *, results: Dict[str, dict], checks: List[dict],
-                  configs: Dict[str, str], quick: bool, gpus: int, data_root: str,
+                  configs: Dict[str, str], quick: bool, gpus: int, seed: Optional[int],
+                  seeds: Dict[str, int], data_root: str,
                   started: datetime, total_seconds: float, stage_seconds: Dict[str, float],
                   machine: dict, load_end: str, pictures: Dict[str, str]) -> bool:
     """Write ``summary.md`` and ``summary.json`` into ``work_dir`` and print the table.
@@ -76,6 +89,8 @@ def write_summary(work_dir: str, *, results: Dict[str, dict], checks: List[dict]
         configs (dict): The config of each task.
         quick (bool): A quick run (learning checks) or a full run (quality bar).
         gpus (int): The number of training processes.
+        seed (int, optional): The ``--seed`` of the run (None: each config's own).
+        seeds (dict): The training seed of each task.
         data_root (str): The toy data folder.
         started (datetime): When the run started.
         total_seconds (float): The run's wall time.
@@ -93,7 +108,8 @@ def write_summary(work_dir: str, *, results: Dict[str, dict], checks: List[dict]
     rows = []
     for c in checks:
         res = results[c['task']]
-        value = f'{c["value"]:.3f}' if c['bar'] < 1 else f'{c["value"]:.2f}'
+        digits = 3 if c['bar'] < 1 else 2
+        value = f'{c["value"]:.{digits}f}'
         status = ('PASS' if c['passed'] else 'FAIL') if not quick else (
             'learns' if c['beats_baseline'] and res['loss_falls'] else 'NO LEARNING')
         task = TASKS[c['task']]
@@ -101,11 +117,14 @@ def write_summary(work_dir: str, *, results: Dict[str, dict], checks: List[dict]
             task.name, task.model, f'`{configs[c["task"]]}`',
             f'{res["loss_first"]:.3f} → {res["loss_last"]:.3f}',
             format_time(res['train_seconds']), c['label'], value,
-            f'{c["baseline"]:.3g}', f'≥ {c["bar"]:g}', status])
+            f'{c["baseline"]:.3g}', f'≥ {c["bar"]:g}', f'{c["margin"]:+.{digits}f}', status])
     table = markdown_table(['task', 'model', 'config', 'train loss (first → last quarter)',
                             'train time', 'metric (toy val)', 'result', 'trivial baseline',
-                            'bar', 'status' if not quick else 'status (quick run)'], rows)
-    command = run_command(quick, gpus)
+                            'bar', 'margin over the bar',
+                            'status' if not quick else 'status (quick run)'], rows)
+    command = run_command(quick, gpus, seed)
+    seed_text = ', '.join(f'{task} {value}' for task, value in seeds.items()) + (
+        ' (--seed)' if seed is not None else " (the configs' own)")
     stage_times = ', '.join(f'{k} {format_time(v)}' for k, v in stage_seconds.items())
     verdict = (f'**quality bar: {"PASS" if passed else "FAIL"}**' if not quick else
                f'**quick run: {"the pipeline learns" if learned else "NO LEARNING"}** '
@@ -117,7 +136,8 @@ def write_summary(work_dir: str, *, results: Dict[str, dict], checks: List[dict]
         f'- total wall time: {format_time(total_seconds)} ({stage_times})',
         f'- machine: {machine["summary"]}; load average at start / end: '
         f'{machine["load_start"]} / {load_end}',
-        f'- training processes: {gpus}; started {started:%Y-%m-%d %H:%M}',
+        f'- training processes: {gpus}; training seeds: {seed_text}; '
+        f'started {started:%Y-%m-%d %H:%M}',
         f'- data: `{data_root}`; work dir: `{work_dir}` (logs in `logs/`)',
         '- pictures: `demo_cls.png` (predicted class and score, green = right), '
         '`demo_det.png` (predicted boxes | ground truth), `demo_seg.png` (image | predicted '
@@ -128,7 +148,8 @@ def write_summary(work_dir: str, *, results: Dict[str, dict], checks: List[dict]
     with open(osp.join(work_dir, 'summary.md'), 'w') as f:
         f.write('\n'.join(text))
     summary = dict(
-        command=command, quick=quick, gpus=gpus, passed=passed, learned=learned,
+        command=command, quick=quick, gpus=gpus, seed=seed, seeds=seeds, passed=passed,
+        learned=learned,
         total_seconds=total_seconds, stage_seconds=stage_seconds, machine=machine,
         checks=checks, pictures=pictures, results=results)
     with open(osp.join(work_dir, 'summary.json'), 'w') as f:

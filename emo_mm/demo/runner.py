@@ -23,7 +23,7 @@ import sys
 import time
 import warnings
 from datetime import datetime
-from typing import Sequence
+from typing import Dict, Optional, Sequence
 
 from ..machine import describe_machine, load_average
 from .outputs import last_checkpoint, test_metrics, train_losses
@@ -49,15 +49,19 @@ class DemoRun:
         quick (bool): The shortened run of the tests. Defaults to False.
         gpus (int): Training processes (tools/dist_train.sh when > 1). Defaults to 1.
         verbose (bool): Print the tools' full output. Defaults to False.
+        seed (int, optional): The training seed of every stage (``randomness.seed`` of the
+            classifier, the detector and the segmentor); None keeps each config's own.
+            Defaults to None.
     """
 
     def __init__(self, root: str, work_dir: str, data_root: str, quick: bool = False,
-                 gpus: int = 1, verbose: bool = False):
+                 gpus: int = 1, verbose: bool = False, seed: Optional[int] = None):
         self.root = root
         self.work_dir = osp.abspath(work_dir)
         self.data_root = osp.abspath(data_root)
         self.quick = quick
         self.gpus = gpus
+        self.seed = seed
         self.configs = {key: task.quick_config if quick else task.config
                         for key, task in TASKS.items()}
         self.progress = Progress(10, osp.join(self.work_dir, 'logs'), root, verbose)
@@ -77,8 +81,16 @@ class DemoRun:
                 cmd += ['--' + key.replace('_', '-'), str(value)]
         self.progress.run('data', cmd, self.env)
 
+    def seeds(self) -> Dict[str, int]:
+        """The training seed of each task: ``seed``, or the config's ``randomness.seed``."""
+        if self.seed is not None:
+            return {task: self.seed for task in TASKS}
+        from mmengine.config import Config
+        return {task: Config.fromfile(osp.join(self.root, config)).randomness.seed
+                for task, config in self.configs.items()}
+
     def _cfg_options(self, task: str, extra: Sequence[str]) -> list:
-        opts = []
+        opts = [] if self.seed is None else [f'randomness.seed={self.seed}']
         if self.gpus > 1:  # the same total batch, split over the processes
             from mmengine.config import Config
             batch = Config.fromfile(osp.join(self.root, self.configs[task])).train_dataloader
@@ -152,7 +164,8 @@ class DemoRun:
         load_start = load_average()
         self.progress.info(
             f'emo_mm demo ({"quick run" if self.quick else "full run"}, {self.gpus} training '
-            f'process(es)) -> {self.work_dir}')
+            f'process(es), seed {"of each config" if self.seed is None else self.seed}) '
+            f'-> {self.work_dir}')
         self.make_data()
         self.train('cls', 'Pretrain the EMOv2-1M classifier on toy-cls (tools/train.py)')
         self.test('cls', 'Evaluate the classifier: top-1 (tools/test.py)')
@@ -170,7 +183,8 @@ class DemoRun:
         checks = learning_checks(self.results, self.data_root)
         ok = write_summary(
             self.work_dir, results=self.results, checks=checks, configs=self.configs,
-            quick=self.quick, gpus=self.gpus, data_root=self.data_root, started=self.started,
+            quick=self.quick, gpus=self.gpus, seed=self.seed, seeds=self.seeds(),
+            data_root=self.data_root, started=self.started,
             total_seconds=time.time() - self.progress.t0, stage_seconds=self.progress.times,
             machine=dict(describe_machine(), load_start=load_start), load_end=load_average(),
             pictures=self.pictures)
