@@ -18,6 +18,7 @@ import pytest
 import torch
 import torch.nn as nn
 from mmengine.config import Config
+from mmengine.dataset import BaseDataset
 from mmengine.evaluator import BaseMetric
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import Hook
@@ -164,10 +165,13 @@ class RecordSamples(Hook):
 
 
 def toy_runner(work_dir, max_iters=8, by_epoch=False, checkpoint=None, seed_hook=True,
-               extra_hooks=(), resume=False, load_from=None, loop=None):
+               extra_hooks=(), resume=False, load_from=None, loop=None,
+               sampler='DefaultSampler', workers=0):
     train_cfg = dict(by_epoch=True, max_epochs=max_iters // 4, val_interval=1) if by_epoch \
         else dict(by_epoch=False, max_iters=max_iters, val_interval=3)
-    if loop is not None:
+    if loop is not None and 'Iter' in loop:
+        train_cfg = dict(type=loop, max_iters=max_iters, val_interval=3)
+    elif loop is not None:
         train_cfg = dict(type=loop, max_epochs=max_iters // 4, val_interval=1)
     checkpoint = dict(dict(type='CrashSafeCheckpointHook', interval=2, by_epoch=by_epoch),
                       **(checkpoint or {}))
@@ -177,9 +181,9 @@ def toy_runner(work_dir, max_iters=8, by_epoch=False, checkpoint=None, seed_hook
         model=DropoutRegressor(),
         work_dir=str(work_dir),
         experiment_name=f'{osp.basename(work_dir)}_{time.monotonic_ns()}',
-        train_dataloader=dict(dataset=NoisyDataset(), sampler=dict(type='DefaultSampler',
-                                                                   shuffle=True),
-                              batch_size=3, num_workers=0),
+        train_dataloader=dict(dataset=NoisyDataset(), sampler=dict(type=sampler, shuffle=True),
+                              batch_size=3, num_workers=workers,
+                              persistent_workers=workers > 0),
         val_dataloader=dict(dataset=NoisyDataset(4), sampler=dict(type='DefaultSampler',
                                                                   shuffle=False),
                             batch_size=2, num_workers=0),
@@ -277,6 +281,40 @@ def test_epoch_based_run_resumes_mid_epoch_exactly(tmp_path, at):
     assert first + rest == ref_seen
     assert resumed.iter == 8 and resumed.epoch == 2
     assert _same_tensors(_weights(resumed), _weights(reference))
+
+
+@pytest.mark.parametrize('sampler', ['DefaultSampler', 'InfiniteSampler'])
+@pytest.mark.parametrize('workers', [0, 2])
+def test_iteration_based_run_resumes_without_reloading(tmp_path, monkeypatch, sampler, workers):
+    """ResumableIterBasedTrainLoop resumed after iteration 5 (SIGTERM) with a finite sampler
+    (restarted once by mmengine within the run) or mmengine's InfiniteSampler, in the main
+    process or 2 workers: it trains the remaining batches of the uninterrupted run, loads
+    none of the first 5 batches again, and (num_workers=0) reaches its weights bitwise."""
+    loop = 'ResumableIterBasedTrainLoop'
+
+    def run(work_dir, **kwargs):
+        record = RecordSamples()
+        runner = toy_runner(work_dir, max_iters=10, loop=loop, sampler=sampler,
+                            workers=workers, extra_hooks=[record] + kwargs.pop('hooks', []),
+                            **kwargs)
+        return runner, record.seen
+
+    reference, ref_seen = run(tmp_path / 'ref')
+    reference.train()
+    first_runner, first = run(tmp_path / 'run', hooks=[SendSignal(4)])
+    with pytest.raises(SystemExit):
+        first_runner.train()
+    resumed, rest = run(tmp_path / 'run', resume=True)
+    loaded = []
+    get_item = NoisyDataset.__getitem__
+    monkeypatch.setattr(NoisyDataset, '__getitem__',
+                        lambda self, i: loaded.append(len(self)) or get_item(self, i))
+    resumed.train()
+    assert [i for i, _ in first] == [1, 2, 3, 4, 5] and [i for i, _ in rest] == list(range(6, 11))
+    assert first + rest == ref_seen
+    if workers == 0:  # (data workers load in other processes)
+        assert loaded.count(12) == 5 * 3  # the 5 remaining batches of the 12-sample set only
+        assert _same_tensors(_weights(resumed), _weights(reference))
 
 
 def test_mmengine_epoch_loop_replays_the_interrupted_epoch(tmp_path):
@@ -712,3 +750,57 @@ def test_conv_weights_take_the_layout_of_their_gradients():
     assert len(mismatched) > 20 and restrided >= len(mismatched) and left == []
     assert all(torch.equal(a, b) for a, b in zip(outs, matched_outs))
     assert _same_tensors(grads, matched_grads)
+
+
+# --------------------------------------------------------------------------------------------
+# ResumableBatchSampler: the stock batches, whatever the sampler, batch sampler and wrappers.
+# --------------------------------------------------------------------------------------------
+class SizedToyDataset(BaseDataset):
+    """``n`` samples ``{'idx': offset + i, 'width', 'height'}`` (mixed aspect ratios)."""
+
+    def __init__(self, n, offset):
+        self.n, self.offset = n, offset
+        super().__init__(ann_file='', serialize_data=False, pipeline=[])
+
+    def load_data_list(self):
+        return [dict(idx=self.offset + i, width=10 + i % 3, height=12 - i % 5)
+                for i in range(self.n)]
+
+
+@pytest.mark.parametrize('sampler, batch_sampler', [
+    (dict(type='DefaultSampler', shuffle=True), None),
+    (dict(type='DefaultSampler', shuffle=True), dict(type='mmdet.AspectRatioBatchSampler')),
+    (dict(type='mmpretrain.RepeatAugSampler', num_repeats=2), None),
+    (dict(type='InfiniteSampler', shuffle=True), None),
+])
+@pytest.mark.parametrize('workers', [0, 2])
+def test_resumable_batches_are_the_stock_ones_and_skip_exactly(sampler, batch_sampler, workers):
+    """Through ConcatDataset or RepeatDataset, with 0 or 2 workers, the wrapped dataloader
+    forms the batches of the stock one in every epoch, and after skip(k) the next pass is the
+    stock pass without its first k batches."""
+    import itertools
+    from mmengine.dataset import ConcatDataset, RepeatDataset
+    from emo_mm.engine.loops import _resumable_dataloader_cfg
+    if sampler['type'] == 'DefaultSampler':
+        dataset = ConcatDataset([SizedToyDataset(7, 0), SizedToyDataset(5, 100)])
+    else:
+        dataset = RepeatDataset(SizedToyDataset(7, 0), times=2)
+    cfg = dict(dataset=dataset, sampler=sampler, batch_size=3, num_workers=workers)
+    if batch_sampler is not None:
+        cfg['batch_sampler'] = batch_sampler
+    ours = Runner.build_dataloader(_resumable_dataloader_cfg(cfg), seed=3)
+    infinite = sampler['type'] == 'InfiniteSampler'
+
+    def batches(loader, epoch):
+        if not infinite:  # (InfiniteSampler: one stream, no epochs)
+            (loader.batch_sampler or loader).sampler.set_epoch(epoch)
+        return [b['idx'] for b in itertools.islice(loader, 12 if infinite else None)]
+
+    for epoch in (0, 1):  # a new stock dataloader each time: an InfiniteSampler's stream ends
+        expected = batches(Runner.build_dataloader(copy.deepcopy(cfg), seed=3), epoch)
+        assert len(expected) >= 4
+        if epoch == 0 or not infinite:
+            assert batches(ours, epoch) == expected
+    next(iter(ours), None)  # a pass left unfinished (an InfiniteSampler has ended by now)
+    ours.batch_sampler.skip(2)
+    assert batches(ours, 1)[:len(expected) - 2] == expected[2:]

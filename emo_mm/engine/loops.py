@@ -77,15 +77,20 @@ class ResumableBatchSampler(Sampler):
 
     def __init__(self, sampler: Sampler, batch_size: int, batch_sampler: Optional[dict] = None,
                  drop_last: bool = False):
-        if batch_sampler is None:
-            self.batch_sampler = BatchSampler(sampler, batch_size, drop_last)
-        elif isinstance(batch_sampler, dict):
-            self.batch_sampler = DATA_SAMPLERS.build(
-                batch_sampler, default_args=dict(sampler=sampler, batch_size=batch_size))
-        else:
+        if batch_sampler is not None and not isinstance(batch_sampler, dict):
             raise TypeError('batch_sampler must be a config dict or None, got '
                             f'{type(batch_sampler).__name__}')
+        self._args = (sampler, batch_size, copy.deepcopy(batch_sampler), drop_last)
+        self.batch_sampler = self._build()
         self._skip = 0
+
+    def _build(self):
+        sampler, batch_size, batch_sampler, drop_last = self._args
+        if batch_sampler is None:
+            return BatchSampler(sampler, batch_size, drop_last)
+        return DATA_SAMPLERS.build(
+            copy.deepcopy(batch_sampler), default_args=dict(sampler=sampler,
+                                                            batch_size=batch_size))
 
     @property
     def sampler(self) -> Sampler:
@@ -97,9 +102,22 @@ class ResumableBatchSampler(Sampler):
         return self.batch_sampler.batch_size
 
     def skip(self, batches: int) -> None:
-        """Leave out the first ``batches`` batches of the next pass (that pass only)."""
+        """Leave out the first ``batches`` batches of the next pass (that pass only).
+
+        The next pass starts from a new batch sampler built from the same config: one that
+        keeps state between its batches (mmdet's ``AspectRatioBatchSampler`` keeps the
+        samples of unfinished batches) then holds nothing of a pass left unfinished. An
+        mmengine ``InfiniteSampler`` (one index stream for the whole run, which a pass left
+        unfinished closes) is replaced by a new one with the same seed: the next pass starts
+        at the beginning of the same stream.
+        """
         if batches < 0:
             raise ValueError(f'cannot skip {batches} batches')
+        sampler = self._args[0]
+        if isinstance(sampler, InfiniteSampler):  # its one index stream never restarts
+            self._args = (InfiniteSampler(sampler.dataset, shuffle=sampler.shuffle,
+                                          seed=sampler.seed), ) + self._args[1:]
+        self.batch_sampler = self._build()
         self._skip = int(batches)
 
     def __iter__(self) -> Iterator[List[int]]:
