@@ -10,7 +10,8 @@
 * every **detector / segmentor** of ``configs/{det,seg}/*/metafile.yml`` as a fallback of
   mmengine's ``BaseInferencer`` name lookup, which mmdet's ``DetInferencer`` and mmseg's
   ``MMSegInferencer`` use for names that are not in their own model index (e.g.
-  ``DetInferencer('ssdlite_emo2-1m_8xb24-600e_coco', weights=...)``).
+  ``DetInferencer('ssdlite_emo2-1m_8xb24-600e_coco', weights=...)``); mmengine has no API for
+  that, so the ``inferencer_names`` shim of :mod:`emo_mm.compat` provides the fallback.
 
 No name carries download links: weights are local files given by the caller
 (``pretrained=`` / ``weights=``). Without them the frameworks build the model with random
@@ -29,7 +30,7 @@ import functools
 import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
-from .compat import on_import
+from .compat import add_name_lookup, on_import
 from .frameworks import FRAMEWORKS, get_adapter
 
 __all__ = ['index_root', 'model_names', 'find_model', 'register']
@@ -108,37 +109,18 @@ def _register_in_mmpretrain(model_module) -> None:
 
 
 # ------------------------------------------------------------------------- mmdet / mmseg names
-def _with_emo_mm_names(load_from_metafile):
-    """Wrap ``BaseInferencer._load_model_from_metafile``: a name that the scope's own model
-    index lacks is looked up among emo_mm's models of that framework (no weights: the caller
-    passes ``weights=``)."""
-
-    @functools.wraps(load_from_metafile)
-    def load(self, model: str):
-        try:
-            return load_from_metafile(self, model)
-        except ValueError:
-            config = find_model(model, self.scope) if self.scope in TASK_FOLDERS else None
-            if config is None:
-                raise
-            from mmengine.config import Config
-            return Config.fromfile(config), None
-
-    load.emo_mm_names = True
-    return load
-
-
-def _register_in_inferencers(infer_module) -> None:
-    base = infer_module.BaseInferencer
-    if not getattr(base._load_model_from_metafile, 'emo_mm_names', False):
-        base._load_model_from_metafile = _with_emo_mm_names(base._load_model_from_metafile)
+def _find_for_inferencer(name: str, scope: str) -> Optional[str]:
+    """The config of emo_mm model ``name`` of framework ``scope`` (mmengine's inferencers ask
+    when their own model index lacks the name; the ``inferencer_names`` shim of
+    :mod:`emo_mm.compat`)."""
+    return find_model(name, scope) if scope in TASK_FOLDERS else None
 
 
 def register() -> None:
     """Register the names now if the upstream modules are imported, else right after their
     import (runs when this module is imported, i.e. by ``import emo_mm``)."""
     on_import('mmpretrain.apis.model', _register_in_mmpretrain)
-    on_import('mmengine.infer.infer', _register_in_inferencers)
+    add_name_lookup(_find_for_inferencer)
 
 
 register()

@@ -57,11 +57,12 @@ def test_import_keeps_frameworks_unimported_and_hooks_ssd_head():
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result['frameworks'] == []
-    # The pinned stack (torch 2.14, mmdet 3.3.0, mmengine 0.10.7) needs all four; mmdeploy
+    # The pinned stack (torch 2.14, mmdet 3.3.0, mmengine 0.10.7) needs all five; mmdeploy
     # 1.3.1 (an optional extra) needs its own.
     expected = ['checkpoint', 'ssd_head', 'dist_cpu', 'safe_loading']
     if dist_version('mmdeploy'):
         expected.append('mmdeploy_export')
+    expected.append('inferencer_names')
     assert result['active'] == expected
     assert result['has_loss_cls'] and result['loss_cls'] == 'None'
 
@@ -416,10 +417,43 @@ def test_adapt_cfg_for_cpu_distributed_leaves_other_runs_alone(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
+# Break 11: mmengine's inferencers know only their own scope's model names.
+# ---------------------------------------------------------------------------------------------
+def test_inferencer_name_lookup_fails_without_shim_and_works_with_it():
+    """mmengine's BaseInferencer finds a name only in the scope package's model index: without
+    the shim an emo_mm detector name is 'not found'; with it, its config is found (the model
+    is then built by DetInferencer: tests/test_entry_points.py)."""
+    from mmengine.infer.infer import BaseInferencer
+
+    class Probe:  # what _load_model_from_metafile reads of the inferencer
+        scope = 'mmdet'
+
+    name = 'ssdlite_emo2-1m_8xb24-600e_coco'
+    with compat.disabled('inferencer_names'):
+        with pytest.raises(ValueError, match=f'Cannot find model: {name} in mmdet'):
+            BaseInferencer._load_model_from_metafile(Probe(), name)
+    cfg, weights = BaseInferencer._load_model_from_metafile(Probe(), name)
+    assert cfg.filename.endswith(f'configs/det/ssdlite/{name}.py') and weights is None
+    with pytest.raises(ValueError, match='Cannot find model: no-such-model in mmdet'):
+        BaseInferencer._load_model_from_metafile(Probe(), 'no-such-model')
+
+
+# ---------------------------------------------------------------------------------------------
 # Break 5: the mmsegmentation wheel's top-level ``tests`` package.
 # ---------------------------------------------------------------------------------------------
+def upstream_tests_package():
+    """Directory of the top-level ``tests`` package that the installed mmsegmentation wheel
+    ships, or ``None``."""
+    import importlib.metadata
+    files = importlib.metadata.distribution('mmsegmentation').files or []
+    for file in files:
+        if file.parts[:2] == ('tests', '__init__.py'):
+            return osp.dirname(osp.abspath(file.locate()))
+    return None
+
+
 def test_mmseg_tests_package_shadows_import_tests_but_not_our_suite():
-    upstream = compat.upstream_tests_package()
+    upstream = upstream_tests_package()
     assert upstream is not None, 'mmsegmentation 1.2.2 ships a top-level tests package'
     assert osp.isfile(osp.join(upstream, '__init__.py'))
     assert upstream != osp.join(REPO, 'tests') and 'site-packages' in upstream

@@ -4,8 +4,8 @@ Every shim fixes one break listed (with the failure it shows) in ``docs/upstream
 carries a *version guard*: :func:`apply` installs it only while the installed upstream still needs
 it, so bumping a pin past the fix turns the shim off by itself. ``tests/test_compat.py``
 reproduces each failure with the shim disabled (:func:`disabled`) and checks that it is gone with
-the shim on. Every upstream workaround emo_mm makes lives here (:mod:`emo_mm.hub` also extends
-mmengine's inferencer name lookup, through :func:`on_import`, as a feature of its own).
+the shim on. Every upstream workaround emo_mm makes lives here, and so does every patch of an
+upstream private name.
 
 ===================  ======================================================================
 shim                 upstream break (number in ``docs/upstream_issues.md``)
@@ -27,11 +27,14 @@ shim                 upstream break (number in ``docs/upstream_issues.md``)
 ``mmdeploy_export``  8: mmdeploy <= 1.3.1 exports with torch >= 2.9's default (dynamo)
                      exporter, which fails on its custom ops; forced to the TorchScript
                      exporter inside mmdeploy's export only (when mmdeploy is installed).
+``inferencer_names`` 11: mmengine <= 0.10.7's ``BaseInferencer`` finds only the names of
+                     its scope's own model index; falls back to the lookups of
+                     :func:`add_name_lookup` (emo_mm's detectors and segmentors).
 ===================  ======================================================================
 
 Break 5 (the mmsegmentation wheel's top-level ``tests`` package) needs no patch: the project's
-``tests/`` has no ``__init__.py`` and is collected with ``--import-mode=importlib``;
-:func:`upstream_tests_package` tells whether the installed wheel ships that package.
+``tests/`` has no ``__init__.py`` and is collected with ``--import-mode=importlib``
+(``tests/test_compat.py`` checks that the wheel's package would shadow it otherwise).
 
 This module imports neither mmdet nor mmseg nor mmpretrain.
 """
@@ -41,16 +44,19 @@ from typing import List
 from .checkpoint import CHECKPOINT, SAFE_LOADING
 from .dist_cpu import DIST_CPU, adapt_cfg_for_cpu_distributed
 from .import_hook import cancel_on_import, on_import
+from .inferencer_names import INFERENCER_NAMES, add_name_lookup
 from .mmdeploy_export import MMDEPLOY_EXPORT
 from .mmdet_ssd import SSD_HEAD
-from .mmseg_tests import upstream_tests_package
 
 __all__ = [
-    'apply', 'active_shims', 'disabled', 'adapt_cfg_for_cpu_distributed', 'cancel_on_import',
-    'on_import', 'upstream_tests_package'
+    'apply', 'active_shims', 'disabled', 'adapt_cfg_for_cpu_distributed', 'add_name_lookup',
+    'cancel_on_import', 'on_import'
 ]
 
-_SHIMS = {shim.name: shim for shim in (CHECKPOINT, SSD_HEAD, DIST_CPU, SAFE_LOADING, MMDEPLOY_EXPORT)}
+_SHIMS = {
+    shim.name: shim
+    for shim in (CHECKPOINT, SSD_HEAD, DIST_CPU, SAFE_LOADING, MMDEPLOY_EXPORT, INFERENCER_NAMES)
+}
 
 
 def apply() -> List[str]:
@@ -78,7 +84,7 @@ def disabled(*names: str):
 
     Args:
         *names (str): Shim names, from ``'checkpoint'``, ``'ssd_head'``, ``'dist_cpu'``,
-            ``'safe_loading'``, ``'mmdeploy_export'``.
+            ``'safe_loading'``, ``'mmdeploy_export'``, ``'inferencer_names'``.
     """
     unknown = [name for name in names if name not in _SHIMS]
     if unknown:
