@@ -1,4 +1,4 @@
-"""emo_mm: EMO and EMOv2 backbones for mmpretrain, mmdet and mmsegmentation.
+"""emo_mm: EMO, EMOv2 and EdgeFormer backbones for mmpretrain, mmdet and mmsegmentation.
 
 As OpenMMLab packages do, the package carries ``configs/``, ``tools/`` and ``model-index.yml``
 in ``emo_mm/.mim/``, where ``mim train / test / run emo_mm ...`` and emo_mm's model names
@@ -64,7 +64,8 @@ class BuildPyWithMim(build_py):
 setup(
     name='emo_mm',
     version=read_version(),
-    description='EMO and EMOv2 lightweight backbones for mmpretrain, mmdet and mmsegmentation',
+    description='EMO, EMOv2 and EdgeFormer lightweight backbones for mmpretrain, mmdet and '
+    'mmsegmentation',
     long_description=open(osp.join(HERE, 'README.md')).read() if osp.exists(
         osp.join(HERE, 'README.md')) else '',
     long_description_content_type='text/markdown',
