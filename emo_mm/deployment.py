@@ -5,7 +5,7 @@ shape arithmetic symbolically: with ``dynamic=True`` the window padding of the E
 computed from the actual input size inside the graph, so one file serves every batch size and
 resolution (33 to 8192 pixels), including sizes that are not multiples of the window.
 
-What is exported is the form runtimes like: the BatchNorms of EMO / EMOv2 backbones folded
+What is exported is the form runtimes like: the BatchNorms of our backbones (EMO, EMOv2, EdgeFormer) folded
 (the deploy form, on a copy of the model), constants folded by the exporter's optimiser, and the
 attention projections rewritten to channels-last GEMMs
 (:func:`emo_mm.onnx_passes.channels_last_projections`; 1.2-1.5x faster in onnxruntime).
@@ -65,15 +65,14 @@ def output_names(model: nn.Module, shape: Tuple[int, int]) -> List[str]:
 
 
 def deploy_copy(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with the BatchNorms of its EMO / EMOv2 backbones folded (the model
-    itself when it holds none, or they are already folded)."""
-    from .models.backbones.base import EMOBackboneBase
-    if not any(isinstance(m, EMOBackboneBase) and not m.deploy for m in model.modules()):
+    """A copy of ``model`` with the BatchNorms of its emo_mm backbones (EMO, EMOv2, EdgeFormer)
+    folded (the model itself when it holds none, or they are already folded)."""
+    from .models import emo_mm_backbones
+    if all(backbone.deploy for backbone in emo_mm_backbones(model)):
         return model
     model = copy.deepcopy(model)
-    for module in model.modules():
-        if isinstance(module, EMOBackboneBase):
-            module.switch_to_deploy()
+    for backbone in emo_mm_backbones(model):
+        backbone.switch_to_deploy()
     return model
 
 
@@ -91,7 +90,7 @@ def export_onnx(model: nn.Module, path: str, shape: Tuple[int, int], dynamic: bo
         opset (int, optional): ONNX opset (>= 17). Defaults to the exporter's default.
         backbone_only (bool): Export the backbone of a full model. Defaults to False.
         batch_size (int): Batch of the example input. Defaults to 1.
-        fold_bn (bool): Export the deploy form of EMO / EMOv2 backbones (BatchNorms folded;
+        fold_bn (bool): Export the deploy form of our backbones (BatchNorms folded;
             ``model`` itself is not changed). Defaults to True.
     """
     if opset is not None and opset < MIN_OPSET:

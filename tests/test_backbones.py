@@ -200,9 +200,10 @@ def test_softmax_attention_matches_sdpa_forward_and_backward(v_width):
         torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5)
 
 
-def test_cpu_training_attention_avoids_sdpa_math_fallback_but_traces_as_sdpa(monkeypatch):
+def test_cpu_training_attention_avoids_sdpa_math_fallback_and_traces_as_matmuls(monkeypatch):
     """EMOv2's ``v`` is wider than ``q``: CPU SDPA has no fused kernel for it, so eager CPU
-    runs -- training included -- take two batched matmuls; a traced graph holds SDPA."""
+    runs -- training included -- take two batched matmuls; a traced graph holds plain matmuls
+    and a softmax (what exporters keep as is), never SDPA."""
     import torch.nn.functional as F
     calls = []
     sdpa = F.scaled_dot_product_attention
@@ -217,5 +218,23 @@ def test_cpu_training_attention_avoids_sdpa_math_fallback_but_traces_as_sdpa(mon
     model(x)[0].sum().backward()
     assert calls == []
     model.eval()
-    torch.jit.trace(model, x, check_trace=False)
-    assert calls, 'the traced graph should hold scaled_dot_product_attention'
+    graph = torch.jit.trace(model, x, check_trace=False).inlined_graph
+    assert calls == []
+    kinds = [node.kind() for node in graph.nodes()]
+    attention_blocks = 7 + 2  # stages 3 and 4 of the 1M arch, first blocks excepted
+    assert kinds.count('aten::matmul') == attention_blocks * 2 * 2  # grid + local, 2 each
+    assert kinds.count('aten::softmax') == attention_blocks * 2
+
+
+def test_every_backbone_uses_one_base():
+    """EMO, EMOv2 and EdgeFormer share StagedBackbone's arguments, checks, level loop,
+    freezing, deploy switch and Pretrained loading without writing them again."""
+    from emo_mm.models import EdgeFormer, is_emo_mm_backbone
+    from emo_mm.models.backbones.base import EMOBackboneBase, StagedBackbone
+    shared = ('forward', '_forward_levels', '_check_input', 'levels', 'train', '_freeze_stages',
+              'switch_to_deploy', 'init_weights', '_parse_out_indices')
+    for cls in (EMOBackboneBase, EMO, EMOv2, EdgeFormer):
+        assert issubclass(cls, StagedBackbone)
+        assert [name for name in shared if name in vars(cls)] == [], cls
+        assert 'deploy' in cls.__init__.__code__.co_varnames
+    assert is_emo_mm_backbone(EMO(arch='1m')) and not is_emo_mm_backbone(nn.Conv2d(3, 3, 1))

@@ -191,3 +191,29 @@ def test_reparameterize_tool_output_loads_into_the_deploy_config(arch, tmp_path)
         expected = train_form.eval()(x, mode='tensor')
         got = deploy_form.eval()(x, mode='tensor')
     assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
+
+
+def test_reparameterize_tool_output_loads_into_an_edgeformer_deploy_config(tmp_path):
+    """The same for EdgeFormer (``EdgeFormer(deploy=True)``; its ParC pre-norms stay BNs)."""
+    config = osp.join(ROOT, 'configs/cls/edgeformer/edgeformer-xs_8xb128_in1k.py')
+    torch.manual_seed(0)
+    train_form = build_model_from_cfg(Config.fromfile(config))
+    for m in train_form.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_var.uniform_(0.5, 2.0)
+            m.running_mean.uniform_(-0.5, 0.5)
+    src, dst = tmp_path / 'cls.pth', tmp_path / 'deploy.pth'
+    torch.save(dict(state_dict=train_form.state_dict()), src)
+    load_script('tools/model_converters/reparameterize_model.py').main(
+        [config, str(src), str(dst)])
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.deploy = True
+    deploy_form = build_model_from_cfg(cfg)
+    load_checkpoint(deploy_form, str(dst), map_location='cpu', strict=True)
+    assert deploy_form.backbone.deploy
+    assert 'backbone.stage0.0.norm.weight' not in torch.load(dst, weights_only=True)['state_dict']
+    x = official_weights.make_input(2, 96, 80, 1)
+    with torch.no_grad():
+        expected = train_form.eval()(x, mode='tensor')
+        got = deploy_form.eval()(x, mode='tensor')
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())

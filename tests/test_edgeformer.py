@@ -182,10 +182,13 @@ def test_invalid_arguments(kwargs, message):
         EdgeFormer(**dict(dict(arch=TINY), **kwargs))
 
 
-@pytest.mark.parametrize('x', [torch.randn(3, 64, 64), torch.randn(1, 1, 64, 64),
-                               torch.randn(0, 3, 64, 64)])
-def test_invalid_inputs(x):
-    with pytest.raises(ValueError, match=r'expects a non-empty \(N, 3, H, W\) input'):
+@pytest.mark.parametrize('x,message', [
+    (torch.randn(3, 64, 64), r'expects a 4-D \(N, 3, H, W\) input'),
+    (torch.randn(1, 1, 64, 64), 'expects 3 input channels'),
+    (torch.randn(0, 3, 64, 64), 'empty batch')])
+def test_invalid_inputs(x, message):
+    """The checks of every emo_mm backbone (one base class)."""
+    with pytest.raises(ValueError, match=message):
         EdgeFormer(TINY)(x)
 
 
@@ -236,8 +239,16 @@ def test_deploy_folds_norms_with_the_same_outputs():
         # left: the two pre-norms of every ParC block and the BN before each proj_out
         assert sum(isinstance(m, _BatchNorm) for m in model.modules()) == 2 * 4 + 3 < bns
         assert model(x[:1])[0].shape[0] == 1  # batch 1 runs (no BN left in the attention)
-        for a, b in zip(expected, model(x)):
+        deployed = model(x)
+        for a, b in zip(expected, deployed):
             assert torch.allclose(b, a, rtol=1e-4, atol=1e-5 * a.abs().max().item())
+    # the folded state dict is the one of a model built with deploy=True
+    fresh = EdgeFormer(TINY, out_indices=(0, 1, 2, 3, 4), final_conv=True, deploy=True).eval()
+    fresh.load_state_dict(model.state_dict(), strict=True)
+    assert model.deploy and fresh.deploy
+    with torch.no_grad():
+        for a, b in zip(deployed, fresh(x)):
+            assert torch.equal(a, b)
 
 
 def test_official_init():
@@ -403,7 +414,7 @@ def test_classification_recipe():
                                                      eps=1e-8, weight_decay=0.025)
     assert 'paramwise_cfg' not in cfg.optim_wrapper  # decay on every parameter (official)
     assert _load(CONFIGS[2]).optim_wrapper.optimizer.weight_decay == 0.05  # H
-    (ema, ) = cfg.custom_hooks
+    (ema, ) = [hook for hook in cfg.custom_hooks if hook.type == 'EMAHook']
     assert (ema.type, ema.momentum, ema.update_buffers) == ('EMAHook', 5e-4, True)
     assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 1024
     # the official LR: linear warm-up over 3000 iterations from 4e-4, then

@@ -8,7 +8,9 @@ import torch
 import emo_mm  # noqa: F401
 from emo_mm.deployment import (MIN_OPSET, export_onnx, onnx_opset, onnx_session, run_onnx,
                                verify_onnx)
-from emo_mm.models import EMO, EMOv2
+from emo_mm.models import EMO, EdgeFormer, EMOv2
+from emo_mm.models.layers.attention import merge_heads, partition_heads
+from emo_mm.models.layers.tracing import exporting, is_exporting
 from emo_mm.testing import load_script
 
 # onnx, onnxruntime and onnxscript come with `make install` (requirements/export.txt): a missing
@@ -86,10 +88,13 @@ def test_static_export_opset_and_mismatch(tmp_path):
 
 def test_exported_graph_form(tmp_path):
     """BatchNorms folded (on a copy: the model keeps them), attention projections as
-    channels-last GEMMs (no 1x1 Conv feeding a Transpose), outputs still match."""
+    channels-last GEMMs (no 1x1 Conv feeding a Transpose), no tensor of rank > 4, outputs
+    still match."""
     import onnx
     torch.manual_seed(0)
-    model = _small(EMOv2, out_indices=(4, ))
+    # window 2 at 128 x 128: 4 x 4 and 2 x 2 groups (with a single group, the exporter's
+    # optimiser rightly merges the grid and local halves, which are then the same)
+    model = _small(EMOv2, out_indices=(4, ), window_size=2)
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.normal_(0, 0.1)
@@ -97,7 +102,7 @@ def test_exported_graph_form(tmp_path):
         if hasattr(m, 'gamma'):
             m.gamma.data.fill_(0.5)
     path = str(tmp_path / 'emo2_form.onnx')
-    export_onnx(model, path, (64, 64))
+    export_onnx(model, path, (128, 128))
     assert not model.deploy and any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     nodes = onnx.load(path).graph.node
     ops = [n.op_type for n in nodes]
@@ -108,4 +113,92 @@ def test_exported_graph_form(tmp_path):
             assert producer.get(n.input[0]) is None or producer[n.input[0]].op_type != 'Conv'
     attention_blocks = 2  # the second block of stage 3 and of stage 4
     assert ops.count('MatMul') >= 2 * attention_blocks + 4 * attention_blocks  # qk, v + attention
-    assert max(verify_onnx(model, path, [(1, 64, 64), (2, 64, 64)][:1])) < 1e-4
+    ranks = _onnx_ranks(onnx.load(path))
+    assert max(ranks.values()) <= 4, {k: r for k, r in ranks.items() if r > 4}
+    assert max(verify_onnx(model, path, [(1, 128, 128)])) < 1e-4
+
+
+def _onnx_ranks(model):
+    """Rank of every value of an ONNX graph whose shape is known."""
+    import onnx
+    graph = onnx.shape_inference.infer_shapes(model).graph
+    return {v.name: len(v.type.tensor_type.shape.dim)
+            for v in list(graph.value_info) + list(graph.output) + list(graph.input)
+            if v.type.tensor_type.HasField('shape')}
+
+
+# ------------------------------------------------------------------ export-friendly layers
+@pytest.mark.parametrize('kind', ['grid', 'local'])
+@pytest.mark.parametrize('B,n1,n2,wh,ww', [(2, 3, 2, 7, 7), (1, 1, 1, 4, 6), (1, 2, 5, 1, 3)])
+def test_rank4_partitions_equal_the_eager_8d_permute(kind, B, n1, n2, wh, ww):
+    """The exported form of the partitions gives the eager values bit for bit, both ways, for
+    q / k packed (parts=2) and for v."""
+    heads, d = 3, 4
+    for parts in (1, 2):
+        x = torch.randn(B, n1 * wh, n2 * ww, parts * heads * d)
+        eager = partition_heads(x, kind, wh, ww, heads, parts)
+        with exporting():
+            exported = partition_heads(x, kind, wh, ww, heads, parts)
+        assert exported.is_contiguous() and exported.dim() == 4
+        assert torch.equal(exported, eager)
+    for merge in (merge_heads, exporting()(merge_heads)):
+        merged = merge(eager[:B * n1 * n2], kind, B, n1 * wh, n2 * ww, wh, ww)
+        assert merged.is_contiguous() and torch.equal(merged, x[..., :heads * d])
+
+
+def _small_backbone(name):
+    if name == 'EdgeFormer':
+        tiny = dict(EdgeFormer.arch_zoo['s'], mv2_channels=[16, 24], mv2_depths=[1, 1],
+                    stage_channels=[32, 48, 64], parc_channels=[64, 48, 64],
+                    ffn_channels=[64, 96, 128], parc_depths=[1, 1, 1])
+        return EdgeFormer(tiny, out_indices=(0, 1, 2, 3, 4)).eval()
+    cls = EMO if name == 'EMO' else EMOv2
+    # window 2: several grid / local groups and padding at 64 x 96 (stage 3: 4 x 6, 4: 2 x 3)
+    return _small(cls, out_indices=(0, 1, 2, 3, 4), window_size=2)
+
+
+@pytest.mark.parametrize('name', ['EMO', 'EMOv2', 'EdgeFormer'])
+def test_exported_graph_fits_every_runtime(name):
+    """``torch.export`` (ExecuTorch, LiteRT and the ONNX exporter start from it), decomposed to
+    core ATen as ExecuTorch lowers it: no tensor of rank > 4 (XNNPACK, Core ML, ncnn, MNN), no
+    ``scaled_dot_product_attention`` or the masking ops it decomposes into."""
+    model = _small_backbone(name)
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        program = torch.export.export(model, (x, )).run_decompositions()
+        expected = model(x)
+    ranks, targets = {}, set()
+    for node in program.graph.nodes:
+        values = node.meta.get('val')
+        for value in values if isinstance(values, (list, tuple)) else [values]:
+            if isinstance(value, torch.Tensor):
+                ranks[node.name] = max(ranks.get(node.name, 0), value.dim())
+        if node.op == 'call_function':
+            targets.add(str(node.target))
+    assert max(ranks.values()) <= 4, {k: r for k, r in ranks.items() if r > 4}
+    assert not [t for t in targets if 'scaled_dot_product' in t or 'safe_softmax' in t]
+    if name != 'EdgeFormer':
+        assert any('_softmax' in t for t in targets) and any('bmm' in t for t in targets)
+    for a, b in zip(program.module()(x), expected):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_one_switch_for_every_tracer():
+    """``is_exporting`` is what every layer asks; ``exporting()`` forces it."""
+    assert not is_exporting()
+    with exporting():
+        assert is_exporting()
+        with exporting(False):
+            assert not is_exporting()
+        assert is_exporting()
+    assert not is_exporting()
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            seen.append(is_exporting())
+            return x + 1
+
+    torch.export.export(Probe(), (torch.zeros(2), ))
+    torch.jit.trace(Probe(), torch.zeros(2), check_trace=False)
+    assert seen and all(seen)

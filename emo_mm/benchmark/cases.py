@@ -109,9 +109,10 @@ def _prepare(model, variant: str, args, device) -> None:
     model.train(variant == 'train')
     if variant == 'deploy':
         model.backbone.switch_to_deploy()
-    from emo_mm.models.fast_cpu import emo_backbones, optimize_for_cpu
+    from emo_mm.models import emo_mm_backbones
+    from emo_mm.models.fast_cpu import optimize_for_cpu
     if variant in ('eval', 'deploy') and device.type == 'cpu' and not args.no_fast_cpu \
-            and emo_backbones(model):
+            and emo_mm_backbones(model):
         optimize_for_cpu(model)
     if args.channels_last:
         model.to(memory_format=torch.channels_last)

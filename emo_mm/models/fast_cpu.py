@@ -44,8 +44,9 @@ import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
 
 from .backbones import EMO, EMOv2
-from .backbones.base import EMOBackboneBase
+from .backbones.base import EMOBackboneBase, emo_mm_backbones
 from .layers import ConvNormAct, InvertedResidualMobileBlock, LayerScale2d, SqueezeExcite
+from .layers.tracing import is_exporting
 
 __all__ = ['optimize_for_cpu', 'restore_reference', 'is_optimized', 'use_private_kernels',
            'emo_backbones', 'PRIVATE_KERNELS']
@@ -120,8 +121,7 @@ def _private() -> bool:
 def _fast(module: nn.Module, x: torch.Tensor) -> bool:
     """Whether the fast forward may run: eager float32 CPU inference without autograd."""
     return (not module.training and not torch.is_grad_enabled() and x.is_cpu
-            and x.dtype is torch.float32 and not torch.jit.is_tracing()
-            and not torch.compiler.is_compiling() and not torch.onnx.is_in_onnx_export())
+            and x.dtype is torch.float32 and not is_exporting())
 
 
 def _act_(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -243,11 +243,8 @@ def widest_activation(backbone: EMOBackboneBase) -> float:
     return widest
 
 
-def emo_backbones(model: nn.Module) -> list:
-    """The emo_mm backbones in ``model``: modules with an ``arch_zoo`` and ``switch_to_deploy``
-    (EMO, EMOv2, EdgeFormer)."""
-    return [m for m in model.modules() if hasattr(m, 'arch_zoo') and hasattr(m, 'switch_to_deploy')
-            and type(m).__module__.startswith('emo_mm.')]
+#: The emo_mm backbones in a model (:func:`emo_mm.models.emo_mm_backbones`, kept under this name).
+emo_backbones = emo_mm_backbones
 
 
 def optimize_for_cpu(model: nn.Module, deploy: bool = False) -> nn.Module:

@@ -73,9 +73,8 @@ def export_and_compare(deploy_cfg: str, model_cfg, checkpoint: str, image: str, 
         cfg.model.test_cfg.update(
             nms_pre=deploy_cfg.codebase_config.post_processing.pre_top_k, min_bbox_size=-1)
     pytorch = build_task_processor(cfg, deploy_cfg, device).build_pytorch_model(checkpoint)
-    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-           for m in pytorch.backbone.modules()):
-        raise AssertionError('the PyTorch backbone still has BatchNorms: not in deploy form')
+    if not getattr(pytorch.backbone, 'deploy', False):
+        raise AssertionError('the PyTorch backbone is not in deploy form (deploy=False)')
     img = mmcv.imread(image)
     if 'pred_instances' not in _task_outputs(cfg):
         img = _rescale_like_test_pipeline(img, cfg)

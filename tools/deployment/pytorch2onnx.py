@@ -1,4 +1,4 @@
-"""Export an EMO / EMOv2 classifier (logits) or backbone (feature maps) to ONNX and check it
+"""Export an EMO / EMOv2 / EdgeFormer classifier (logits) or backbone (feature maps) to ONNX and check it
 against PyTorch with onnxruntime.
 
     python tools/deployment/pytorch2onnx.py CONFIG CHECKPOINT --shape H W [--dynamic]
@@ -10,8 +10,8 @@ against PyTorch with onnxruntime.
 ``--dynamic`` the batch, height and width are dynamic (33..8192 pixels, window padding computed
 in the graph); without it the file is for ``1 x 3 x H x W`` only. The export is verified with
 onnxruntime (max abs / rel error 1e-4) on the export size and, when dynamic, on other sizes that
-include non-multiples of the attention window. The exported graph has the BatchNorms of EMO /
-EMOv2 backbones folded (``--keep-bn``: exported as BatchNormalization ops) and channels-last
+include non-multiples of the attention window. The exported graph has the BatchNorms of our
+backbones folded (``--keep-bn``: exported as BatchNormalization ops) and channels-last
 attention projections (see docs/performance.md); ``--deploy`` also folds them in the PyTorch
 model the export is verified against.
 """
@@ -72,10 +72,13 @@ def build(args):
         with checkpoint_loading(args.checkpoint):
             load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True, logger='silent')
     if args.deploy:
-        backbone = getattr(model, 'backbone', model)
-        if not hasattr(backbone, 'switch_to_deploy'):
-            raise ValueError(f'--deploy: {type(backbone).__name__} has no switch_to_deploy()')
-        backbone.switch_to_deploy()
+        from emo_mm.models import emo_mm_backbones
+        backbones = emo_mm_backbones(model)
+        if not backbones:
+            raise ValueError(f'--deploy: {type(model).__name__} holds no EMO / EMOv2 / EdgeFormer '
+                             'backbone')
+        for backbone in backbones:
+            backbone.switch_to_deploy()
     return model
 
 

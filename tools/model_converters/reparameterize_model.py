@@ -1,4 +1,5 @@
-"""Fold the BatchNorms of an EMO / EMOv2 model into its convs (deploy form), as in mmpretrain.
+"""Fold the BatchNorms of an EMO / EMOv2 / EdgeFormer model into its convs (deploy form), as in
+mmpretrain.
 
     python tools/model_converters/reparameterize_model.py CONFIG SRC DST
 
@@ -10,7 +11,6 @@ import argparse
 import os.path as osp
 
 
-
 def reparameterize(config: str, src: str, dst: str) -> None:
     import emo_mm  # noqa: F401  (registers the models, applies the shims)
     from mmengine.config import Config
@@ -19,16 +19,16 @@ def reparameterize(config: str, src: str, dst: str) -> None:
 
     from emo_mm.io import save_checkpoint_atomic
     from emo_mm.apis import build_model_from_cfg
+    from emo_mm.models import is_emo_mm_backbone
 
     cfg = Config.fromfile(config)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model = build_model_from_cfg(cfg)
     load_checkpoint(model, src, map_location='cpu', strict=True)
     model.eval()
-    switched = [name for name, module in model.named_modules()
-                if hasattr(module, 'switch_to_deploy') and hasattr(module, 'arch_zoo')]
+    switched = [name for name, module in model.named_modules() if is_emo_mm_backbone(module)]
     if not switched:
-        raise ValueError(f'{config} holds no EMO / EMOv2 backbone to re-parameterise')
+        raise ValueError(f'{config} holds no EMO / EMOv2 / EdgeFormer backbone to re-parameterise')
     for name in switched:
         model.get_submodule(name).switch_to_deploy()
     save_checkpoint_atomic(dict(state_dict=model.state_dict(),

@@ -1,25 +1,18 @@
 """EdgeFormer backbone (ParC-Net): "ParC-Net: Position Aware Circular Convolution with Merits from
 ConvNets and Transformer" (ECCV 2022), first published as "EdgeFormer"."""
-import copy
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
-from torch.utils.checkpoint import checkpoint
 
-from emo_mm.io import CheckpointError
 from emo_mm.registry import MODELS
-from ..archs import EDGEFORMER_ARCHS, select_arch
+from ..archs import EDGEFORMER_ARCHS
 from ..layers import ConvNormAct
-from ..layers.norm_act import fold_bn_before_pointwise_conv
-from ..layers.parc import PARC_NORM_EPS, MobileNetV2Block, ParCBlock, ParCFusionBlock
-from ..pretrained import load_pretrained
-from .base import EMOBackboneBase, StagedBackbone
+from ..layers.parc import PARC_NORM_EPS, MobileNetV2Block, ParCFusionBlock
+from .base import NUM_LEVELS, StagedBackbone
 
-NUM_LEVELS = 5
 OUTPUT_STRIDES = (32, 16)
-CONVERTER = 'tools/model_converters/edgeformer_to_mmpretrain.py'
 
 
 @MODELS.register_module()
@@ -35,6 +28,11 @@ class EdgeFormer(StagedBackbone):
     Levels (``out_indices``) follow the EMO convention, by stride: 0 = stem + first stage
     (stride 2), 1..4 = stages 2..5 (strides 4, 8, 16, 32). Kernels and position embeddings are
     resampled to every input size, per axis, so any ``H x W`` works (see ``docs/edgeformer.md``).
+
+    :meth:`switch_to_deploy` folds the BN of every conv-norm unit (stem, MobileNetV2 blocks,
+    fusion frames, channel attention, expansion conv) and each FFN pre-norm into the FFN's first
+    1x1 conv; the pre-norms of the circular convs and the BN before the grouped ``proj_out``
+    stay. The folded state dict loads into a model built with ``deploy=True``.
 
     Architectures (params of the ImageNet classifier, exact; of the backbone without the final
     expansion conv):
@@ -64,8 +62,10 @@ class EdgeFormer(StagedBackbone):
         with_cp (bool): Activation checkpointing per block while training. Defaults to False.
         final_conv (bool): Apply the classification 1x1 expansion conv + BN + SiLU to level 4
             (``final_channels`` wide). Defaults to False.
+        deploy (bool): Build the inference form (see :meth:`switch_to_deploy`), e.g. to load
+            the output of ``tools/model_converters/reparameterize_model.py``. Defaults to False.
         init_cfg (dict | list[dict], optional): ``dict(type='Pretrained', checkpoint=...,
-            prefix='backbone.')`` loads converted weights with checks (see :data:`CONVERTER`).
+            prefix='backbone.')`` loads converted weights with checks (see :attr:`converter`).
             Without it the official initialisation is applied (Kaiming-normal fan-out convs,
             uniform meta kernels, N(0, 1) position embeddings). Defaults to None.
 
@@ -89,6 +89,9 @@ class EdgeFormer(StagedBackbone):
     arch_lengths = dict(mv2_channels=2, mv2_depths=2, stage_channels=3, parc_channels=3,
                         ffn_channels=3, parc_depths=3, meta_kernel_sizes=3)
     expand_ratio = 4.
+    converter = 'tools/model_converters/edgeformer_to_mmpretrain.py'
+    family = 'EdgeFormer / ParC-Net'
+    min_input_size = 1  # kernels and position embeddings resample to any length
 
     def __init__(self,
                  arch: Union[str, dict] = 's',
@@ -99,10 +102,10 @@ class EdgeFormer(StagedBackbone):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  final_conv: bool = False,
+                 deploy: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(out_indices, frozen_stages, norm_eval, with_cp, deploy, init_cfg)
         self.arch_settings = settings = self._parse_arch(arch)
-        self.out_indices = EMOBackboneBase._parse_out_indices(out_indices)
         if output_stride not in OUTPUT_STRIDES:
             raise ValueError(f'output_stride must be one of {OUTPUT_STRIDES}, got {output_stride!r}')
         if final_conv and NUM_LEVELS - 1 not in self.out_indices:
@@ -110,15 +113,9 @@ class EdgeFormer(StagedBackbone):
                              f'include it, got {self.out_indices}')
         if not 0 <= drop_rate < 1:
             raise ValueError(f'drop_rate must be in [0, 1), got {drop_rate}')
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages < NUM_LEVELS:
-            raise ValueError(f'frozen_stages must be an int in -1..{NUM_LEVELS - 1} (-1 = none, '
-                             f'k = levels 0..k), got {frozen_stages!r}')
         self.output_stride = output_stride
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
 
-        eps = dict(norm_eps=PARC_NORM_EPS)
+        eps = dict(norm_eps=PARC_NORM_EPS, deploy=deploy)
         width = settings['stem_channels']
         stem = ConvNormAct(3, width, settings['stem_kernel_size'], stride=2, norm='bn', act='silu',
                            **eps)
@@ -150,11 +147,11 @@ class EdgeFormer(StagedBackbone):
 
     # ------------------------------------------------------------------ argument parsing
     def _parse_arch(self, arch: Union[str, dict]) -> dict:
-        arch = select_arch(type(self), arch)
+        arch = super()._parse_arch(arch)
         if any(s % 2 for s in arch['parc_channels']):
             raise ValueError(f"arch['parc_channels'] must be even (two halves), got "
                              f"{arch['parc_channels']}")
-        return copy.deepcopy(dict(arch))
+        return arch
 
     # ------------------------------------------------------------------ init
     def _official_init(self) -> None:
@@ -170,64 +167,6 @@ class EdgeFormer(StagedBackbone):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def init_weights(self) -> None:
-        """Load ``Pretrained`` weights with checks (converted EdgeFormer files), or apply the other
-        init configs."""
-        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
-            path = self.init_cfg['checkpoint']
-            hint = (f'Convert an official EdgeFormer / ParC-Net checkpoint first:\n  python '
-                    f'{CONVERTER} <official .pt> {path} [--backbone-only]')
-            try:
-                load_pretrained(self, path, prefix=self.init_cfg.get('prefix'))
-            except FileNotFoundError as err:
-                raise FileNotFoundError(f'Pretrained checkpoint {path!r} not found (init_cfg of '
-                                        f'EdgeFormer). {hint}\nor set init_cfg=None to train from '
-                                        'scratch.') from err
-            except CheckpointError as err:
-                raise CheckpointError(f'{err}\n{hint}') from err
-            self._is_init = True
-            return
-        super().init_weights()
-
-    # ------------------------------------------------------------------ forward
-    @property
-    def levels(self) -> List[nn.ModuleList]:
-        """``[stage0, ..., stage4]`` (stage0 = stem + first stage)."""
-        return [getattr(self, f'stage{i}') for i in range(NUM_LEVELS)]
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        if x.dim() != 4 or x.shape[1] != 3 or x.shape[0] == 0:
-            raise ValueError(f'EdgeFormer expects a non-empty (N, 3, H, W) input, got shape '
-                             f'{tuple(x.shape)}')
-        if x.is_cpu:  # oneDNN's convs are faster on NHWC data (as in EMO)
-            x = x.contiguous(memory_format=torch.channels_last)
-        outs = []
-        checkpointed = self.with_cp and self.training and torch.is_grad_enabled()
-        for level in range(self.out_indices[-1] + 1):
-            for block in self.levels[level]:
-                if checkpointed and x.requires_grad:
-                    x = checkpoint(block, x, use_reentrant=False)
-                else:
-                    x = block(x)
-            if level == NUM_LEVELS - 1 and self.final_conv is not None:
-                x = self.final_conv(x)
-            if level in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
-
-    def switch_to_deploy(self) -> None:
-        """Fold BatchNorms into the adjacent convs for inference (in place; call in eval mode).
-
-        Folds the BN of every conv-norm unit (stem, MobileNetV2 blocks, fusion frames, channel
-        attention, expansion conv) and each FFN pre-norm into the FFN's first 1x1 conv. The
-        pre-norms of the circular convs and the BN before the grouped ``proj_out`` stay. Outputs
-        are unchanged up to float rounding. The folded form is meant for inference and export;
-        checkpoints keep the train form (the official layout).
-        """
-        for module in self.modules():
-            if isinstance(module, ConvNormAct):
-                module.switch_to_deploy()
-            elif isinstance(module, ParCBlock) and isinstance(module.ffn.norm, _BatchNorm):
-                module.ffn.fc1 = fold_bn_before_pointwise_conv(module.ffn.norm, module.ffn.fc1)
-                module.ffn.norm = nn.Identity()
-
+    # ------------------------------------------------------------------ outputs
+    def _level_output(self, level: int, x: torch.Tensor) -> torch.Tensor:
+        return self.final_conv(x) if level == NUM_LEVELS - 1 and self.final_conv is not None else x

@@ -20,24 +20,29 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .norm_act import ConvNormAct
+from .tracing import is_exporting
 
 
-def _group_view(kind: str, B: int, H: int, W: int, wh: int,
-                ww: int) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
-    """How a ``(B, H, W, ...)`` map splits into the groups of partition ``kind``.
+def _swap(x: torch.Tensor, shape: Tuple[int, ...]) -> torch.Tensor:
+    """``x`` viewed as the 4-D ``shape`` with axes 1 and 2 swapped, copied to a contiguous tensor.
 
-    Returns the 5 leading sizes of the view (the batch and the two factors of each of H and W)
-    and the positions, among those 5 dims, of ``(batch, a, b, row in group, column in group)``.
+    ``clone`` copies unconditionally: a ``reshape`` / ``contiguous`` would first test whether the
+    copy can be skipped (when an axis has size 1), and ``torch.export`` turns that test into a
+    guard that pins the number of windows to the example's.
     """
-    n1, n2 = H // wh, W // ww
-    if kind == 'grid':  # row = i * n1 + a: the group index varies fastest
-        return (B, wh, n1, ww, n2), (0, 2, 4, 1, 3)
-    return (B, n1, wh, n2, ww), (0, 1, 3, 2, 4)  # local: row = a * wh + i
+    return x.reshape(shape).transpose(1, 2).clone(memory_format=torch.contiguous_format)
 
 
 def partition_heads(x: torch.Tensor, kind: str, wh: int, ww: int, num_heads: int,
                     parts: int = 1) -> torch.Tensor:
-    """Split an NHWC map into the attention groups of partition ``kind``, per head, in one copy.
+    """Split an NHWC map into the attention groups of partition ``kind``, per head.
+
+    Eager runs make one copy through an 8-D permute. Traced / exported graphs
+    (:func:`~emo_mm.models.layers.tracing.is_exporting`) take the same values, bit for bit, in
+    steps that each view the data as a rank-4 tensor and swap two adjacent axes: XNNPACK,
+    Core ML, ncnn and other runtimes take no tensor of higher rank. (The steps make two or three
+    copies instead of one: in eager CPU inference they made the grouped attention of an EMOv2
+    stage-3 block -- partitions, matmuls, merges -- 1.9x slower.)
 
     Args:
         x (Tensor): ``(B, n1*wh, n2*ww, parts * num_heads * d)``; the channels hold ``parts``
@@ -49,55 +54,61 @@ def partition_heads(x: torch.Tensor, kind: str, wh: int, ww: int, num_heads: int
         parts (int): Number of tensors packed along the channels. Defaults to 1.
 
     Returns:
-        Tensor: ``(parts, B*n1*n2, num_heads, wh*ww, d)``, contiguous.
+        Tensor: ``(parts * G, num_heads, wh*ww, d)``, contiguous, with ``G = B*n1*n2`` groups
+        in ``(batch, a, b)`` order, part after part.
     """
     B, H, W, C = x.shape
-    sizes, (b, a1, a2, t1, t2) = _group_view(kind, B, H, W, wh, ww)
-    d = C // (parts * num_heads)
-    x = x.reshape(*sizes, parts, num_heads, d).permute(5, b, a1, a2, 6, t1, t2, 7)
-    return x.reshape(parts, -1, num_heads, wh * ww, d).contiguous()
+    n1, n2, c = H // wh, W // ww, C // parts
+    d = c // num_heads
+    if not is_exporting():
+        if kind == 'grid':  # row = i * n1 + a, column = j * n2 + b (i, j: position in the group)
+            x = x.reshape(B, wh, n1, ww, n2, parts, num_heads, d).permute(5, 0, 2, 4, 6, 1, 3, 7)
+        else:  # local: row = a * wh + i, column = b * ww + j
+            x = x.reshape(B, n1, wh, n2, ww, parts, num_heads, d).permute(5, 0, 1, 3, 6, 2, 4, 7)
+        return x.reshape(parts * B * n1 * n2, num_heads, wh * ww, d).contiguous()
+    if parts > 1:  # (B, H, W, parts, c) -> (parts, B, H, W, c)
+        x = _swap(x, (1, B * H * W, parts, c))
+    if kind == 'grid':
+        x = _swap(x, (parts * B, wh, n1, W * c))  # -> (p, B, a, i, j, b, head, d)
+        x = _swap(x, (parts * B * n1, wh * ww, n2 * num_heads, d))  # -> (p, B, a, b, head, i, j, d)
+    else:
+        x = _swap(x, (parts * B * n1, wh, n2, ww * c))  # -> (p, B, a, b, i, j, head, d)
+        x = _swap(x, (parts * B * n1 * n2, wh * ww, num_heads, d))  # -> (p, B, a, b, head, i, j, d)
+    return x.view(parts * B * n1 * n2, num_heads, wh * ww, d)
 
 
 def merge_heads(x: torch.Tensor, kind: str, B: int, H: int, W: int, wh: int,
                 ww: int) -> torch.Tensor:
-    """Inverse of :func:`partition_heads` for one part, as a strided view (no copy).
-
-    ``(B*n1*n2, heads, wh*ww, d)`` -> a 7-D view whose ``reshape(B, H, W, heads * d)`` is the
-    NHWC map (see :func:`merge_heads_into`); it can also be added in place to such a map viewed
-    the same way, so the two halves of the EMOv2 attention are summed without another copy.
-    """
-    sizes, order = _group_view(kind, B, H, W, wh, ww)
+    """Inverse of :func:`partition_heads` for one part (rank-4 steps when exporting):
+    ``(B*n1*n2, heads, wh*ww, d)`` -> the contiguous NHWC map ``(B, H, W, heads * d)``."""
+    G, heads, N, d = x.shape
     n1, n2 = H // wh, W // ww
-    grouped = x.view(B, n1, n2, x.shape[1], wh, ww, x.shape[-1])  # (b, a1, a2, head, t1, t2, d)
-    # position of each of the 7 view dims (5 spatial + head + d) inside ``grouped``
-    inverse = [0] * 5
-    for src, dst in zip((0, 1, 2, 4, 5), order):
-        inverse[dst] = src
-    return grouped.permute(*inverse, 3, 6)
-
-
-def merge_heads_into(x: torch.Tensor, kind: str, B: int, H: int, W: int, wh: int,
-                     ww: int) -> torch.Tensor:
-    """:func:`merge_heads` as a contiguous NHWC map ``(B, H, W, heads * d)`` (a copy unless
-    the layouts coincide, e.g. one head and one group)."""
-    return merge_heads(x, kind, B, H, W, wh, ww).reshape(B, H, W, -1).contiguous()
-
-
-def _traced() -> bool:
-    return (torch.jit.is_tracing() or torch.compiler.is_compiling()
-            or torch.onnx.is_in_onnx_export())
+    if not is_exporting():
+        x = x.view(B, n1, n2, heads, wh, ww, d)
+        x = x.permute(0, 4, 1, 5, 2, 3, 6) if kind == 'grid' else x.permute(0, 1, 4, 2, 5, 3, 6)
+        return x.reshape(B, H, W, heads * d).contiguous()
+    if kind == 'grid':  # (B, a, b, head, i, j, d)
+        x = _swap(x, (B * n1, n2 * heads, N, d))  # -> (B, a, i, j, b, head, d)
+        x = _swap(x, (B, n1, wh, ww * n2 * heads * d))  # -> (B, i, a, j, b, head, d)
+    else:
+        x = _swap(x, (G, heads, N, d))  # -> (B, a, b, i, j, head, d)
+        x = _swap(x, (B * n1, n2, wh, ww * heads * d))  # -> (B, a, i, b, j, head, d)
+    return x.view(B, H, W, heads * d)
 
 
 def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``softmax(q k^T / sqrt(d)) v`` over ``(G, heads, N, d)`` tensors (``v`` may be wider).
 
-    ``scaled_dot_product_attention`` runs where it is the fast kernel and whenever the model is
-    traced (FLOP counting, ONNX export and ``torch.compile`` see that one op). On the CPU with
-    ``v`` wider than ``q`` -- the EMO case -- PyTorch has no fused kernel and falls back to its
-    generic "math" attention (extra masking passes; slower, docs/performance.md), so eager CPU
-    runs, training included, use two batched matmuls and a softmax, which compute the same
-    thing. The choice depends only on device, widths and tracing, never on autograd, so
-    training and inference take the same ops.
+    Eager runs take ``scaled_dot_product_attention`` where it is the fast kernel. On the CPU
+    with ``v`` wider than ``q`` -- the EMO case -- PyTorch has no fused kernel and falls back to
+    its generic "math" attention (extra masking passes; slower, docs/performance.md), so eager
+    CPU runs, training included, use two batched matmuls and a softmax, which compute the same
+    thing. A traced or exported model (:func:`~emo_mm.models.layers.tracing.is_exporting`: FLOP
+    counting, ``torch.export``, ONNX, ``torch.compile``) gets the plain form ``softmax((q @ k^T)
+    * scale) @ v`` of 4-D matmuls: exporters decompose ``scaled_dot_product_attention`` into
+    extra masking ops (``_safe_softmax``) that mobile runtimes run slowly or not at all, while
+    the plain pattern is what their attention fusions look for. The choice depends only on
+    device, widths and tracing, never on autograd, so training and inference take the same ops.
 
     Example:
         >>> q, k, v = torch.rand(2, 3, 16, 8), torch.rand(2, 3, 16, 8), torch.rand(2, 3, 16, 24)
@@ -105,9 +116,11 @@ def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
         >>> torch.allclose(softmax_attention(q, k, v), ref, atol=1e-6)
         True
     """
-    if v.shape[-1] == q.shape[-1] or not q.is_cpu or _traced():
-        return F.scaled_dot_product_attention(q, k, v)
     G, h, N, d = q.shape
+    if is_exporting():
+        return torch.matmul(q, k.transpose(-2, -1)).mul(d**-0.5).softmax(-1).matmul(v)
+    if v.shape[-1] == q.shape[-1] or not q.is_cpu:
+        return F.scaled_dot_product_attention(q, k, v)
     attn = torch.baddbmm(q.new_empty(1, 1, 1), q.reshape(G * h, N, d),
                          k.reshape(G * h, N, d).transpose(1, 2), beta=0, alpha=d**-0.5)
     return torch.bmm(attn.softmax(-1), v.reshape(G * h, N, -1)).view(G, h, N, -1)
@@ -128,7 +141,7 @@ def window_dims(window_size: int, H: int, W: int) -> Tuple[int, int, int, int]:
 def pad_to(x: torch.Tensor, Hp: int, Wp: int) -> torch.Tensor:
     """Zero-pad an NCHW map on the right / bottom to ``Hp x Wp``."""
     H, W = x.shape[-2:]
-    if not torch.compiler.is_compiling() and (Hp, Wp) == (H, W):
+    if not is_exporting() and (Hp, Wp) == (H, W):
         return x  # (no data-dependent branch while exporting: the graph must fit every size)
     return F.pad(x, (0, Wp - W, 0, Hp - H))
 
@@ -158,8 +171,10 @@ class _WindowAttentionBase(nn.Module):
                 ww: int) -> torch.Tensor:
         """Attention inside the groups of partition ``kind``: NHWC ``qk`` (q and k packed along
         the channels) and ``v`` in, ``(groups, heads, tokens, d_v)`` out."""
-        q, k = partition_heads(qk, kind, wh, ww, self.num_heads, parts=2)
-        v = partition_heads(v, kind, wh, ww, self.num_heads)[0]
+        qk = partition_heads(qk, kind, wh, ww, self.num_heads, parts=2)
+        groups = qk.shape[0] // 2
+        q, k = qk[:groups], qk[groups:]  # (slices: exporters turn a chunk into a split sequence)
+        v = partition_heads(v, kind, wh, ww, self.num_heads)
         return softmax_attention(q, k, v)
 
     def extra_repr(self) -> str:
@@ -185,7 +200,7 @@ class GridWindowAttention(_WindowAttentionBase):
         x = pad_to(x, Hp, Wp)
         nhwc = x.permute(0, 2, 3, 1)
         out = self._attend('grid', self.qk(x).permute(0, 2, 3, 1), nhwc, wh, ww)
-        out = merge_heads_into(out, 'grid', x.shape[0], Hp, Wp, wh, ww)
+        out = merge_heads(out, 'grid', x.shape[0], Hp, Wp, wh, ww)
         return self.v(out[:, :H, :W].permute(0, 3, 1, 2))
 
 
@@ -209,7 +224,6 @@ class HybridWindowAttention(_WindowAttentionBase):
         qk = self.qk(x).permute(0, 2, 3, 1)
         v = self.v(x).permute(0, 2, 3, 1)
         B = x.shape[0]
-        out = merge_heads_into(self._attend('grid', qk, v, wh, ww), 'grid', B, Hp, Wp, wh, ww)
-        local = merge_heads(self._attend('local', qk, v, wh, ww), 'local', B, Hp, Wp, wh, ww)
-        out = out + local.reshape(out.shape)
+        out = merge_heads(self._attend('grid', qk, v, wh, ww), 'grid', B, Hp, Wp, wh, ww)
+        out = out + merge_heads(self._attend('local', qk, v, wh, ww), 'local', B, Hp, Wp, wh, ww)
         return out[:, :H, :W].permute(0, 3, 1, 2)

@@ -10,6 +10,7 @@ ops) is applied to a built model by :mod:`emo_mm.models.fast_cpu`.
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 NORM_EPS = 1e-6
 NORMS = ('bn', 'ln', 'none')
@@ -60,17 +61,6 @@ def build_act(name: str) -> nn.Module:
     if name == 'none':
         return nn.Identity()
     raise ValueError(f'Unknown activation {name!r}; valid choices: {ACTS}')
-
-
-def fold_bn_into_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """Return a conv with bias equal to ``bn(conv(x))`` in eval mode."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                      conv.padding, conv.dilation, conv.groups, bias=True)
-    fused.weight.data.copy_(conv.weight * scale.view(-1, 1, 1, 1))
-    fused.bias.data.copy_(bn.bias + (bias - bn.running_mean) * scale)
-    return fused.to(conv.weight.device)
 
 
 def fold_bn_before_pointwise_conv(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> nn.Conv2d:
@@ -128,9 +118,10 @@ class ConvNormAct(nn.Module):
         return self.act(self.norm(self.conv(x)))
 
     def switch_to_deploy(self) -> None:
-        """Fold a BatchNorm into the conv (no-op otherwise)."""
+        """Fold a BatchNorm into the conv (no-op otherwise; the folded pair is put in eval mode:
+        its running statistics are what is folded)."""
         if isinstance(self.norm, nn.BatchNorm2d):
-            self.conv = fold_bn_into_conv(self.conv, self.norm)
+            self.conv = fuse_conv_bn_eval(self.conv.eval(), self.norm.eval())
             self.norm = nn.Identity()
 
 
@@ -187,6 +178,10 @@ class SqueezeExcite(nn.Module):
 
 class DropPath(nn.Module):
     """Per-sample stochastic depth (the residual branch is zeroed, survivors scaled by 1/keep).
+
+    Kept instead of ``mmcv.cnn.bricks.DropPath``, which computes the same expectation but draws
+    its mask as ``floor(keep + rand)`` and scales ``x`` rather than the mask: for a given seed it
+    drops other samples and rounds differently, so seeded training runs would change.
 
     Args:
         drop_prob (float): Probability of dropping the branch. Defaults to 0.

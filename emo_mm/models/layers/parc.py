@@ -26,7 +26,8 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from .norm_act import ConvNormAct, build_norm
+from .norm_act import ConvNormAct, build_norm, fold_bn_before_pointwise_conv
+from .tracing import is_exporting
 
 #: BatchNorm epsilon of EdgeFormer (PyTorch's default; the EMO layers default to 1e-6).
 PARC_NORM_EPS = 1e-5
@@ -127,7 +128,7 @@ class GlobalCircularConv(_AxialParameter):
         weight changes (new values, device or dtype).
         """
         length = self._length(x)
-        if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        if torch.is_grad_enabled() or is_exporting():
             return circulant(self.resampled(length))
         key = (length, self.weight._version, self.weight.data_ptr(), self.weight.dtype)
         if self._cached[0] != key:
@@ -208,13 +209,16 @@ class BNSqueezeExcite(nn.Module):
         channels (int): Input / output channels.
         reduced_channels (int): Hidden channels.
         norm_eps (float): BatchNorm epsilon. Defaults to 1e-5.
+        deploy (bool): Build the BN-folded form directly. Defaults to False.
     """
 
-    def __init__(self, channels: int, reduced_channels: int, norm_eps: float = PARC_NORM_EPS):
+    def __init__(self, channels: int, reduced_channels: int, norm_eps: float = PARC_NORM_EPS,
+                 deploy: bool = False):
         super().__init__()
-        self.reduce = ConvNormAct(channels, reduced_channels, 1, norm='bn', norm_eps=norm_eps)
+        bn = dict(norm='bn', norm_eps=norm_eps, deploy=deploy)
+        self.reduce = ConvNormAct(channels, reduced_channels, 1, **bn)
         self.act = nn.Hardswish()
-        self.expand = ConvNormAct(reduced_channels, channels, 1, norm='bn', norm_eps=norm_eps)
+        self.expand = ConvNormAct(reduced_channels, channels, 1, **bn)
         self.gate = nn.Hardsigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -242,6 +246,9 @@ class ParCBlock(nn.Module):
         pos_embed (bool): Learned position embeddings (first block of a stage).
         drop_rate (float): Dropout after the FFN. Defaults to 0.1 (official).
         norm_eps (float): BatchNorm epsilon. Defaults to 1e-5.
+        deploy (bool): Build the BN-folded form directly (FFN pre-norm folded into ``fc1``,
+            channel-attention BNs into their convs; see :meth:`switch_to_deploy`).
+            Defaults to False.
 
     Example:
         >>> block = ParCBlock(32, 64, meta_kernel_size=8, pos_embed=True).eval()
@@ -250,7 +257,7 @@ class ParCBlock(nn.Module):
     """
 
     def __init__(self, channels: int, ffn_channels: int, meta_kernel_size: int, pos_embed: bool,
-                 drop_rate: float = 0.1, norm_eps: float = PARC_NORM_EPS):
+                 drop_rate: float = 0.1, norm_eps: float = PARC_NORM_EPS, deploy: bool = False):
         super().__init__()
         if channels % 2:
             raise ValueError(f'ParC block width must be even (two halves), got {channels}')
@@ -258,17 +265,24 @@ class ParCBlock(nn.Module):
         self.hw = ParCBranch(half, meta_kernel_size, 'h', pos_embed, norm_eps)
         self.wh = ParCBranch(half, meta_kernel_size, 'w', pos_embed, norm_eps)
         self.ffn = nn.Sequential(OrderedDict(
-            norm=build_norm('bn', channels, norm_eps),
+            norm=build_norm('none' if deploy else 'bn', channels, norm_eps),
             fc1=nn.Conv2d(channels, ffn_channels, 1),
             act=nn.Hardswish(),
             fc2=nn.Conv2d(ffn_channels, channels, 1),
             drop=nn.Dropout(drop_rate)))
-        self.ca = BNSqueezeExcite(channels, channels // 16, norm_eps)
+        self.ca = BNSqueezeExcite(channels, channels // 16, norm_eps, deploy)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, b = x.chunk(2, dim=1)
         x = torch.cat([self.hw(a), self.wh(b)], dim=1)
         return x + self.ca(self.ffn(x))
+
+    def switch_to_deploy(self) -> None:
+        """Fold the FFN's BN pre-norm into its first 1x1 conv (in place; eval mode). The
+        channel attention's units fold themselves; the pre-norms of the two halves stay."""
+        if isinstance(self.ffn.norm, nn.BatchNorm2d):
+            self.ffn.fc1 = fold_bn_before_pointwise_conv(self.ffn.norm, self.ffn.fc1)
+            self.ffn.norm = nn.Identity()
 
 
 class ParCFusionBlock(nn.Module):
@@ -289,6 +303,7 @@ class ParCFusionBlock(nn.Module):
         fusion (str): ``'concat'`` or ``'add'``. Defaults to ``'concat'``.
         drop_rate (float): FFN dropout of the ParC blocks. Defaults to 0.1.
         norm_eps (float): BatchNorm epsilon. Defaults to 1e-5.
+        deploy (bool): Build the BN-folded form of the units directly. Defaults to False.
 
     Example:
         >>> block = ParCFusionBlock(16, 32, 64, depth=2, meta_kernel_size=8).eval()
@@ -299,18 +314,18 @@ class ParCFusionBlock(nn.Module):
 
     def __init__(self, channels: int, global_channels: int, ffn_channels: int, depth: int,
                  meta_kernel_size: int, fusion: str = 'concat', drop_rate: float = 0.1,
-                 norm_eps: float = PARC_NORM_EPS):
+                 norm_eps: float = PARC_NORM_EPS, deploy: bool = False):
         super().__init__()
         if fusion not in self.FUSIONS:
             raise ValueError(f'Unknown fusion {fusion!r}; valid choices: {self.FUSIONS}')
         groups = math.gcd(channels, global_channels)
-        bn = dict(norm='bn', norm_eps=norm_eps)
+        bn = dict(norm='bn', norm_eps=norm_eps, deploy=deploy)
         self.concat = fusion == 'concat'
         self.local = ConvNormAct(channels, global_channels, 3, groups=groups, act='silu', **bn)
         self.proj_in = ConvNormAct(global_channels, global_channels, 1)
         self.blocks = nn.ModuleList([
             ParCBlock(global_channels, ffn_channels, meta_kernel_size, pos_embed=i == 0,
-                      drop_rate=drop_rate, norm_eps=norm_eps) for i in range(depth)
+                      drop_rate=drop_rate, norm_eps=norm_eps, deploy=deploy) for i in range(depth)
         ])
         self.norm = build_norm('bn', global_channels, norm_eps)
         self.proj_out = ConvNormAct(global_channels, channels, 1, groups=groups, act='silu', **bn)
@@ -323,12 +338,6 @@ class ParCFusionBlock(nn.Module):
             y = block(y)
         y = self.proj_out(self.norm(y))
         return self.fusion(torch.cat([y, x], dim=1) if self.concat else y + x)
-
-
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """Round ``value`` to a multiple of ``divisor``, never more than 10% below it (MobileNetV2)."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
 
 
 class MobileNetV2Block(nn.Module):
@@ -345,6 +354,7 @@ class MobileNetV2Block(nn.Module):
         expand_ratio (float): Hidden width / input width (rounded to a multiple of 8).
             Defaults to 4.
         norm_eps (float): BatchNorm epsilon. Defaults to 1e-5.
+        deploy (bool): Build the BN-folded form directly. Defaults to False.
 
     Example:
         >>> MobileNetV2Block(16, 32, stride=2)(torch.randn(1, 16, 9, 9)).shape
@@ -352,10 +362,13 @@ class MobileNetV2Block(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
-                 expand_ratio: float = 4., norm_eps: float = PARC_NORM_EPS):
+                 expand_ratio: float = 4., norm_eps: float = PARC_NORM_EPS,
+                 deploy: bool = False):
         super().__init__()
-        hidden = make_divisible(round(in_channels * expand_ratio))
-        bn = dict(norm='bn', norm_eps=norm_eps)
+        # MobileNetV2's rounding: a multiple of 8, never more than 10% below
+        from mmpretrain.models.utils import make_divisible  # (imports mmpretrain: only here)
+        hidden = make_divisible(round(in_channels * expand_ratio), 8)
+        bn = dict(norm='bn', norm_eps=norm_eps, deploy=deploy)
         self.has_skip = stride == 1 and in_channels == out_channels
         self.expand = ConvNormAct(in_channels, hidden, 1, act='silu', **bn)
         self.dw = ConvNormAct(hidden, hidden, 3, stride, groups=hidden, act='silu', **bn)

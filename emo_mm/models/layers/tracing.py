@@ -1,0 +1,46 @@
+"""The one place that decides whether a model is being traced or exported (as timm's
+``layers/config.py`` does with ``is_exportable()``).
+
+Every layer that has an eager-only shortcut asks :func:`is_exporting`: the attention (explicit
+matmuls + softmax instead of ``scaled_dot_product_attention``, padding even when it is empty),
+EdgeFormer's cached circulant matrices and the CPU fast path
+(:mod:`emo_mm.models.fast_cpu`). A traced graph must hold standard ops that fit every input size;
+an eager run may take whatever is fastest for the values at hand. Both compute the same function.
+"""
+import contextlib
+from typing import Iterator
+
+import torch
+
+__all__ = ['is_exporting', 'exporting']
+
+_forced = False
+
+
+def is_exporting() -> bool:
+    """Whether the current forward is being traced: ``torch.jit.trace`` / ``script`` (FLOP
+    counting), ``torch.export`` (ExecuTorch, LiteRT, the ONNX exporter), ``torch.compile``, the
+    TorchScript ONNX exporter, or a block of :func:`exporting`.
+
+    Example:
+        >>> is_exporting()
+        False
+        >>> with exporting():
+        ...     is_exporting()
+        True
+    """
+    return (_forced or torch.jit.is_tracing() or torch.jit.is_scripting()
+            or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+            or torch.onnx.is_in_onnx_export())
+
+
+@contextlib.contextmanager
+def exporting(enabled: bool = True) -> Iterator[None]:
+    """Run the block as if exporting: for converters that trace the model themselves without
+    one of the torch flags above (e.g. a runtime's own tracer)."""
+    global _forced
+    previous, _forced = _forced, enabled
+    try:
+        yield
+    finally:
+        _forced = previous
