@@ -22,38 +22,24 @@ def sdpa_flop_handle(inputs: List[Any], outputs: List[Any]) -> int:
     return batch * n * m * (dq + dv)
 
 
-class _TensorForward(nn.Module):
-    """Calls ``model(inputs, data_samples, mode='tensor')`` (or a plain backbone)."""
-
-    def __init__(self, model: nn.Module, data_samples=None):
-        super().__init__()
-        self.model = model
-        self.data_samples = data_samples
-
-    def forward(self, x):
-        from mmengine.model import BaseModel
-        if isinstance(self.model, BaseModel):
-            return self.model(x, self.data_samples, mode='tensor')
-        return self.model(x)  # a bare backbone / nn.Module
-
-
-def _dummy_data_samples(model: nn.Module, shape: Tuple[int, int]):
-    """Detectors with RoI heads need image metas even in ``mode='tensor'``."""
-    if not type(model).__module__.startswith('mmdet'):
+def _data_samples(model: nn.Module, shape: Tuple[int, int]):
+    """The framework's data sample of an ``(H, W)`` input (detectors with RoI heads need image
+    metas even in ``mode='tensor'``); None for a bare backbone."""
+    from .frameworks import framework_of_model, get_adapter
+    framework = framework_of_model(model)
+    if framework is None:
         return None
-    from mmdet.structures import DetDataSample
-    h, w = shape
-    meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w), batch_input_shape=(h, w),
-                scale_factor=(1., 1.))
-    return [DetDataSample(metainfo=meta)]
+    return [get_adapter(framework).random_sample(shape, train=False, num_classes=1)]
 
 
 @torch.no_grad()
 def get_complexity(model: nn.Module, shape: Tuple[int, int] = (224, 224)) -> dict:
     """Return ``dict(params=int, flops=int)`` of ``model`` for one ``3 x H x W`` input."""
     from mmengine.analysis import FlopAnalyzer
+
+    from .deployment import ExportWrapper
     model.eval()
-    wrapped = _TensorForward(model, _dummy_data_samples(model, shape))
+    wrapped = ExportWrapper(model, data_samples=_data_samples(model, shape))
     inputs = (torch.randn(1, 3, *shape), )
     analyzer = FlopAnalyzer(wrapped, inputs)
     analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_handle)

@@ -42,16 +42,20 @@ class ExportWrapper(nn.Module):
         model (nn.Module): An mmpretrain ``ImageClassifier`` (or any mmengine ``BaseModel``
             taking ``mode='tensor'``) or a bare backbone.
         backbone_only (bool): Export ``model.backbone`` of a full model. Defaults to False.
+        data_samples (list, optional): Passed with ``mode='tensor'`` (detectors with RoI heads
+            read image metas even there). Defaults to None.
     """
 
-    def __init__(self, model: nn.Module, backbone_only: bool = False):
+    def __init__(self, model: nn.Module, backbone_only: bool = False, data_samples=None):
         super().__init__()
         self.model = model.backbone if backbone_only else model
         from mmengine.model import BaseModel
         self.tensor_mode = isinstance(self.model, BaseModel)
+        self.data_samples = data_samples
 
     def forward(self, x: torch.Tensor):
-        out = self.model(x, mode='tensor') if self.tensor_mode else self.model(x)
+        out = self.model(x, self.data_samples, mode='tensor') if self.tensor_mode \
+            else self.model(x)
         return tuple(out) if isinstance(out, (list, tuple)) else out
 
 

@@ -24,7 +24,7 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from mmengine.config import Config, ConfigDict
 
-__all__ = ['FRAMEWORKS', 'Framework', 'framework_of', 'get_adapter']
+__all__ = ['FRAMEWORKS', 'Framework', 'framework_of', 'framework_of_model', 'get_adapter']
 
 FRAMEWORKS = ('mmpretrain', 'mmdet', 'mmseg')
 
@@ -41,6 +41,13 @@ def framework_of(cfg: Config) -> str:
                          f'Valid scopes are {", ".join(map(repr, FRAMEWORKS))}; set e.g. '
                          "default_scope = 'mmdet' in the config.")
     return scope
+
+
+def framework_of_model(model) -> Optional[str]:
+    """The framework whose model class ``model`` is (``'mmdet'`` for a ``SingleStageDetector``),
+    or None for another module (a bare backbone)."""
+    package = type(model).__module__.split('.')[0]
+    return package if package in FRAMEWORKS else None
 
 
 def _flip_tta_pipeline(test_pipeline: list, pack_transform: dict) -> list:
