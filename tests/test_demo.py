@@ -3,6 +3,7 @@ configs, and a shortened end-to-end run (``--quick``) through the real tools tha
 (losses fall, metrics beat trivial baselines) and write the pictures and the summary. The full
 run's quality bar is not asserted here (it needs the full schedules: ``make demo``)."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -14,7 +15,9 @@ import pytest
 from PIL import Image
 
 from emo_mm import visualization as vis
+from emo_mm.demo import DemoRun
 from emo_mm.demo.log_filter import ConsoleFilter
+from emo_mm.demo.report import run_command
 from emo_mm.demo.tasks import BACKBONE_NAME, TASKS
 from emo_mm.testing import load_script
 
@@ -79,6 +82,24 @@ def test_gpus_from_environment(monkeypatch):
         demo.parse_args([])
 
 
+def test_seed_reaches_every_training_stage(tmp_path):
+    """``--seed N`` is the ``randomness.seed`` of the three training runs; without it each
+    config keeps its own."""
+    assert demo.parse_args([]).seed is None
+    args = demo.parse_args(['--seed', '7', '--work-dir', str(tmp_path)])
+    seeded = DemoRun(str(ROOT), args.work_dir, args.data_root, seed=args.seed)
+    unseeded = DemoRun(str(ROOT), str(tmp_path), str(tmp_path / 'data'))
+    assert seeded.seeds() == {task: 7 for task in TASKS}
+    assert unseeded.seeds() == {task: 42 for task in TASKS}  # one seed names a run
+    for task in TASKS:
+        assert 'randomness.seed=7' in seeded._cfg_options(task, [])
+        assert not any(o.startswith('randomness.') for o in unseeded._cfg_options(task, []))
+    # the summary names the command that reproduces the run
+    assert run_command(False, 1, 7) == 'make demo DEMO_ARGS="--seed 7"'
+    assert run_command(True, 1, 7) == 'python tools/demo.py --quick --seed 7'
+    assert run_command(False, 2) == 'DEMO_GPUS=2 make demo'
+
+
 def test_console_filter_hides_config_dumps_but_not_errors():
     shown = ConsoleFilter()
     lines = ['11/22 07:45:00 - mmengine - INFO - Config:', "model = dict(", ')',
@@ -121,14 +142,19 @@ def test_quick_config_changes_only_the_schedule(task):
 
 
 # --------------------------------------------------------------------------- the quick run
+# EMO_MM_DEMO_SEED=N runs the quick demo with ``--seed N`` (default: the configs' seeds)
+QUICK_SEED = os.environ.get('EMO_MM_DEMO_SEED')
+
+
 @pytest.fixture(scope='module')
 def quick_run(tmp_path_factory):
     root = tmp_path_factory.mktemp('demo')
     work_dir, data_root = root / 'work', root / 'data'
+    seed = [] if QUICK_SEED is None else ['--seed', QUICK_SEED]
     t = time.time()
     proc = subprocess.run(
         [sys.executable, str(DEMO), '--quick', '--work-dir', str(work_dir), '--data-root',
-         str(data_root)],
+         str(data_root)] + seed,
         cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1200)
     seconds = time.time() - t
     assert proc.returncode == 0, proc.stdout[-6000:]
@@ -142,6 +168,8 @@ def quick_run(tmp_path_factory):
 def test_quick_run_learns(quick_run):
     summary = quick_run['summary']
     assert summary['quick'] and summary['learned']
+    if QUICK_SEED is not None:
+        assert summary['seeds'] == {task: int(QUICK_SEED) for task in TASKS}
     for task in ('cls', 'det', 'seg'):
         res = summary['results'][task]
         assert res['loss_last'] < res['loss_first'], (task, res['losses'])
