@@ -10,7 +10,7 @@ from emo_mm.deployment import (MIN_OPSET, export_onnx, onnx_opset, onnx_session,
                                verify_onnx)
 from emo_mm.models import EMO, EdgeFormer, EMOv2
 from emo_mm.models.layers.attention import merge_heads, partition_heads
-from emo_mm.models.layers.tracing import exporting, is_exporting
+from emo_mm.models.layers.tracing import exporting, is_exporting, is_leaving_pytorch
 from emo_mm.testing import load_script
 
 # onnx, onnxruntime and onnxscript come with `make install` (requirements/export.txt): a missing
@@ -202,3 +202,8 @@ def test_one_switch_for_every_tracer():
     torch.export.export(Probe(), (torch.zeros(2), ))
     torch.jit.trace(Probe(), torch.zeros(2), check_trace=False)
     assert seen and all(seen)
+    # torch.compile traces too, but its graph stays in PyTorch (layout hints kept)
+    flags = []
+    torch.compile(lambda x: flags.append((is_exporting(), is_leaving_pytorch())) or x + 1,
+                  backend='eager')(torch.zeros(2))
+    assert flags == [(True, False)]

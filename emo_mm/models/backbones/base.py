@@ -11,6 +11,7 @@ from torch.utils.checkpoint import checkpoint
 from ..archs import select_arch
 from ..converters import convert_official_to_mmpretrain
 from ..layers import ConvNormAct, InvertedResidualMobileBlock, LayerNorm2d
+from ..layers.tracing import is_leaving_pytorch
 from ..pretrained import load_pretrained
 
 #: Per-stage settings shared by every EMO variant: pre-norm and activation of stages 1..4.
@@ -133,8 +134,10 @@ class StagedBackbone(BaseModule):
     def _forward_levels(self, x: torch.Tensor, start: int,
                         stop: int) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         """Run levels ``start..stop-1``; return the last feature map and the requested outputs."""
-        if x.is_cpu:
+        if x.is_cpu and not is_leaving_pytorch():
             # oneDNN's 1x1 and depthwise convs are 2-3x faster on NHWC data; every layer keeps it
+            # (a choice for PyTorch's kernels: an exported graph leaves layouts to its runtime,
+            # and ExecuTorch's portable ops refuse mixed layouts)
             x = x.contiguous(memory_format=torch.channels_last)
         outs = []
         checkpointed = self.with_cp and self.training and torch.is_grad_enabled()

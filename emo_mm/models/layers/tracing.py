@@ -12,7 +12,7 @@ from typing import Iterator
 
 import torch
 
-__all__ = ['is_exporting', 'exporting']
+__all__ = ['is_exporting', 'is_leaving_pytorch', 'exporting']
 
 _forced = False
 
@@ -31,6 +31,14 @@ def is_exporting() -> bool:
     """
     return (_forced or torch.jit.is_tracing() or torch.jit.is_scripting()
             or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+            or torch.onnx.is_in_onnx_export())
+
+
+def is_leaving_pytorch() -> bool:
+    """:func:`is_exporting`, except under a plain ``torch.compile``: the graph is meant for
+    another runtime, so hints that only serve PyTorch's own CPU kernels (the channels-last
+    layout) are left out of it."""
+    return (_forced or torch.jit.is_tracing() or torch.compiler.is_exporting()
             or torch.onnx.is_in_onnx_export())
 
 
