@@ -82,7 +82,7 @@ def deploy_copy(model: nn.Module) -> nn.Module:
 
 def export_onnx(model: nn.Module, path: str, shape: Tuple[int, int], dynamic: bool = False,
                 opset: Optional[int] = None, backbone_only: bool = False,
-                batch_size: int = 1, fold_bn: bool = True) -> List[str]:
+                batch_size: int = 1, fold_bn: bool = True, max_rank: int = 4) -> List[str]:
     """Export ``model`` to ONNX at ``path``; returns the output names.
 
     Args:
@@ -96,7 +96,11 @@ def export_onnx(model: nn.Module, path: str, shape: Tuple[int, int], dynamic: bo
         batch_size (int): Batch of the example input. Defaults to 1.
         fold_bn (bool): Export the deploy form of our backbones (BatchNorms folded;
             ``model`` itself is not changed). Defaults to True.
+        max_rank (int): Highest tensor rank in the graph. 4 (the default) suits every runtime
+            (the ONNX file also feeds MNN, ncnn, OpenVINO); 8 keeps the one-copy window
+            partitions, 3-5% faster in onnxruntime. Defaults to 4.
     """
+    from .models.layers.tracing import export_max_rank
     if opset is not None and opset < MIN_OPSET:
         raise ValueError(f'opset must be >= {MIN_OPSET}, got {opset}')
     wrapper = ExportWrapper(deploy_copy(model) if fold_bn else model, backbone_only).eval()
@@ -109,7 +113,7 @@ def export_onnx(model: nn.Module, path: str, shape: Tuple[int, int], dynamic: bo
         dynamic_shapes = ({0: dim('batch', min=1, max=MAX_DYNAMIC_SIZE),
                            2: dim('height', min=MIN_DYNAMIC_SIZE, max=MAX_DYNAMIC_SIZE),
                            3: dim('width', min=MIN_DYNAMIC_SIZE, max=MAX_DYNAMIC_SIZE)}, )
-    with torch.no_grad(), _size_oblivious():
+    with torch.no_grad(), _size_oblivious(), export_max_rank(max_rank):
         program = torch.export.export(wrapper, (x, ), dynamic_shapes=dynamic_shapes,
                                       prefer_deferred_runtime_asserts_over_guards=True)
     kwargs = dict(input_names=['input'], output_names=names, dynamo=True, external_data=False,

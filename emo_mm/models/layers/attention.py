@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .norm_act import ConvNormAct
-from .tracing import is_exporting
+from .tracing import is_exporting, max_export_rank
 
 
 def _swap(x: torch.Tensor, shape: Tuple[int, ...]) -> torch.Tensor:
@@ -42,7 +42,8 @@ def partition_heads(x: torch.Tensor, kind: str, wh: int, ww: int, num_heads: int
     steps that each view the data as a rank-4 tensor and swap two adjacent axes: XNNPACK,
     Core ML, ncnn and other runtimes take no tensor of higher rank. (The steps make two or three
     copies instead of one: in eager CPU inference they made the grouped attention of an EMOv2
-    stage-3 block -- partitions, matmuls, merges -- 1.9x slower.)
+    stage-3 block -- partitions, matmuls, merges -- 1.9x slower; in onnxruntime the model 3-5%
+    slower, hence :func:`~emo_mm.models.layers.tracing.export_max_rank` to keep the 8-D form.)
 
     Args:
         x (Tensor): ``(B, n1*wh, n2*ww, parts * num_heads * d)``; the channels hold ``parts``
@@ -60,7 +61,7 @@ def partition_heads(x: torch.Tensor, kind: str, wh: int, ww: int, num_heads: int
     B, H, W, C = x.shape
     n1, n2, c = H // wh, W // ww, C // parts
     d = c // num_heads
-    if not is_exporting():
+    if not is_exporting() or max_export_rank() >= 8:
         if kind == 'grid':  # row = i * n1 + a, column = j * n2 + b (i, j: position in the group)
             x = x.reshape(B, wh, n1, ww, n2, parts, num_heads, d).permute(5, 0, 2, 4, 6, 1, 3, 7)
         else:  # local: row = a * wh + i, column = b * ww + j
@@ -83,7 +84,7 @@ def merge_heads(x: torch.Tensor, kind: str, B: int, H: int, W: int, wh: int,
     ``(B*n1*n2, heads, wh*ww, d)`` -> the contiguous NHWC map ``(B, H, W, heads * d)``."""
     G, heads, N, d = x.shape
     n1, n2 = H // wh, W // ww
-    if not is_exporting():
+    if not is_exporting() or max_export_rank() >= 8:
         x = x.view(B, n1, n2, heads, wh, ww, d)
         x = x.permute(0, 4, 1, 5, 2, 3, 6) if kind == 'grid' else x.permute(0, 1, 4, 2, 5, 3, 6)
         return x.reshape(B, H, W, heads * d).contiguous()
