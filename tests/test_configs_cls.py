@@ -148,7 +148,7 @@ def test_lr_schedule(backbone_type):
 def test_ema_convention():
     """One update of the configured EMA keeps 0.9998 of the average, BN statistics included."""
     cfg = load('emo2/emo2-1m_8xb128_in1k.py')
-    (hook_cfg, ) = cfg.custom_hooks
+    (hook_cfg, ) = [hook for hook in cfg.custom_hooks if hook['type'] == 'EMAHook']
     hook_cfg = dict(hook_cfg)
     assert hook_cfg.pop('priority') == 'ABOVE_NORMAL'  # as the runner does with hook priorities
     hook = HOOKS.build(hook_cfg)

@@ -283,13 +283,16 @@ def test_epoch_based_run_resumes_mid_epoch_exactly(tmp_path, at):
     assert _same_tensors(_weights(resumed), _weights(reference))
 
 
-@pytest.mark.parametrize('sampler', ['DefaultSampler', 'InfiniteSampler'])
-@pytest.mark.parametrize('workers', [0, 2])
-def test_iteration_based_run_resumes_without_reloading(tmp_path, monkeypatch, sampler, workers):
-    """ResumableIterBasedTrainLoop resumed after iteration 5 (SIGTERM) with a finite sampler
-    (restarted once by mmengine within the run) or mmengine's InfiniteSampler, in the main
-    process or 2 workers: it trains the remaining batches of the uninterrupted run, loads
-    none of the first 5 batches again, and (num_workers=0) reaches its weights bitwise."""
+@pytest.mark.parametrize('sampler, workers, at', [
+    ('DefaultSampler', 0, 5), ('DefaultSampler', 0, 4), ('DefaultSampler', 2, 5),
+    ('InfiniteSampler', 0, 5), ('InfiniteSampler', 2, 5)])
+def test_iteration_based_run_resumes_without_reloading(tmp_path, monkeypatch, sampler, workers,
+                                                       at):
+    """ResumableIterBasedTrainLoop resumed after iteration 5 (SIGTERM) or 4 (where a finite
+    sampler of 4 batches ends its pass; mmengine restarts it within the run), with a finite
+    sampler or mmengine's InfiniteSampler, in the main process or 2 workers: it trains the
+    remaining batches of the uninterrupted run, loads none of the trained batches again, and
+    (num_workers=0) reaches its weights bitwise."""
     loop = 'ResumableIterBasedTrainLoop'
 
     def run(work_dir, **kwargs):
@@ -301,7 +304,7 @@ def test_iteration_based_run_resumes_without_reloading(tmp_path, monkeypatch, sa
 
     reference, ref_seen = run(tmp_path / 'ref')
     reference.train()
-    first_runner, first = run(tmp_path / 'run', hooks=[SendSignal(4)])
+    first_runner, first = run(tmp_path / 'run', hooks=[SendSignal(at - 1)])
     with pytest.raises(SystemExit):
         first_runner.train()
     resumed, rest = run(tmp_path / 'run', resume=True)
@@ -310,10 +313,11 @@ def test_iteration_based_run_resumes_without_reloading(tmp_path, monkeypatch, sa
     monkeypatch.setattr(NoisyDataset, '__getitem__',
                         lambda self, i: loaded.append(len(self)) or get_item(self, i))
     resumed.train()
-    assert [i for i, _ in first] == [1, 2, 3, 4, 5] and [i for i, _ in rest] == list(range(6, 11))
+    assert [i for i, _ in first] == list(range(1, at + 1))
+    assert [i for i, _ in rest] == list(range(at + 1, 11))
     assert first + rest == ref_seen
     if workers == 0:  # (data workers load in other processes)
-        assert loaded.count(12) == 5 * 3  # the 5 remaining batches of the 12-sample set only
+        assert loaded.count(12) == (10 - at) * 3  # the remaining batches of the 12 samples only
         assert _same_tensors(_weights(resumed), _weights(reference))
 
 

@@ -371,6 +371,11 @@ class ResumableIterBasedTrainLoop(_ResumableData, IterBasedTrainLoop):
             passes, done = 0, self._iter
         else:  # mmengine restarts a finite sampler with the next epoch
             passes, done = divmod(self._iter, len(self.dataloader))
+            if passes and not done:
+                # at a pass boundary: an exhausted pass, so that the next fetch restarts the
+                # loader as in the uninterrupted run (the new iterator draws its base seed
+                # from the global generator after StepSeedHook's re-seed, as there)
+                passes, done = passes - 1, len(self.dataloader)
             if hasattr(batch_sampler.sampler, 'set_epoch'):
                 batch_sampler.sampler.set_epoch(passes)
         iterator._epoch = passes
