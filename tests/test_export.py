@@ -132,17 +132,19 @@ def _onnx_ranks(model):
 @pytest.mark.parametrize('B,n1,n2,wh,ww', [(2, 3, 2, 7, 7), (1, 1, 1, 4, 6), (1, 2, 5, 1, 3)])
 def test_rank4_partitions_equal_the_eager_8d_permute(kind, B, n1, n2, wh, ww):
     """The exported form of the partitions gives the eager values bit for bit, both ways, for
-    q / k packed (parts=2) and for v."""
+    q / k packed (parts=2) and for v; the batch stays its first axis."""
     heads, d = 3, 4
     for parts in (1, 2):
         x = torch.randn(B, n1 * wh, n2 * ww, parts * heads * d)
         eager = partition_heads(x, kind, wh, ww, heads, parts)
         with exporting():
             exported = partition_heads(x, kind, wh, ww, heads, parts)
-        assert exported.is_contiguous() and exported.dim() == 4
-        assert torch.equal(exported, eager)
-    for merge in (merge_heads, exporting()(merge_heads)):
-        merged = merge(eager[:B * n1 * n2], kind, B, n1 * wh, n2 * ww, wh, ww)
+        assert len(exported) == len(eager) == parts
+        for e, x_part in zip(eager, exported):
+            assert x_part.shape == (B, n1 * n2 * heads, wh * ww, d)
+            assert torch.equal(x_part.reshape(e.shape), e)
+    for merge, part in ((merge_heads, eager[0]), (exporting()(merge_heads), exported[0].clone())):
+        merged = merge(part, kind, B, n1 * wh, n2 * ww, wh, ww)
         assert merged.is_contiguous() and torch.equal(merged, x[..., :heads * d])
 
 

@@ -13,7 +13,7 @@ Official behaviour reproduced on purpose for parity: the normalised input is zer
 right / bottom to a window multiple *before* the biased q / k / v projections, and padded tokens
 are **not masked**, so they take part in the softmax with keys equal to the projection biases.
 """
-from typing import Tuple
+from typing import List, Tuple
 
 import torch
 import torch.nn as nn
@@ -23,8 +23,9 @@ from .norm_act import ConvNormAct
 from .tracing import is_exporting, max_export_rank
 
 
-def _swap(x: torch.Tensor, shape: Tuple[int, ...]) -> torch.Tensor:
-    """``x`` viewed as the 4-D ``shape`` with axes 1 and 2 swapped, copied to a contiguous tensor.
+def _swap(x: torch.Tensor, shape: Tuple[int, int, int, int]) -> torch.Tensor:
+    """``x`` viewed as ``(B, X, Y, Z)`` with the blocks ``X`` and ``Y`` of every image swapped,
+    copied to a contiguous tensor (the batch stays the first axis, as ncnn requires).
 
     ``clone`` copies unconditionally: a ``reshape`` / ``contiguous`` would first test whether the
     copy can be skipped (when an axis has size 1), and ``torch.export`` turns that test into a
@@ -34,16 +35,17 @@ def _swap(x: torch.Tensor, shape: Tuple[int, ...]) -> torch.Tensor:
 
 
 def partition_heads(x: torch.Tensor, kind: str, wh: int, ww: int, num_heads: int,
-                    parts: int = 1) -> torch.Tensor:
+                    parts: int = 1) -> List[torch.Tensor]:
     """Split an NHWC map into the attention groups of partition ``kind``, per head.
 
     Eager runs make one copy through an 8-D permute. Traced / exported graphs
     (:func:`~emo_mm.models.layers.tracing.is_exporting`) take the same values, bit for bit, in
-    steps that each view the data as a rank-4 tensor and swap two adjacent axes: XNNPACK,
-    Core ML, ncnn and other runtimes take no tensor of higher rank. (The steps make two or three
-    copies instead of one: in eager CPU inference they made the grouped attention of an EMOv2
-    stage-3 block -- partitions, matmuls, merges -- 1.9x slower; in onnxruntime the model 3-5%
-    slower, hence :func:`~emo_mm.models.layers.tracing.export_max_rank` to keep the 8-D form.)
+    two or three steps that each view the data as ``(B, X, Y, Z)`` and swap ``X`` and ``Y``:
+    XNNPACK, Core ML, ncnn and other runtimes take no tensor of higher rank, and ncnn none
+    whose first axis is not the batch. (The steps make more copies than the one permute: in
+    eager CPU inference they made the grouped attention of an EMOv2 stage-3 block 1.9x slower;
+    in onnxruntime the model a few % slower, hence
+    :func:`~emo_mm.models.layers.tracing.export_max_rank` to keep the 8-D form.)
 
     Args:
         x (Tensor): ``(B, n1*wh, n2*ww, parts * num_heads * d)``; the channels hold ``parts``
@@ -55,8 +57,9 @@ def partition_heads(x: torch.Tensor, kind: str, wh: int, ww: int, num_heads: int
         parts (int): Number of tensors packed along the channels. Defaults to 1.
 
     Returns:
-        Tensor: ``(parts * G, num_heads, wh*ww, d)``, contiguous, with ``G = B*n1*n2`` groups
-        in ``(batch, a, b)`` order, part after part.
+        list[Tensor]: ``parts`` tensors whose elements are in ``(batch, a, b, head, token, d)``
+        order: ``(B*n1*n2, num_heads, wh*ww, d)`` and contiguous in eager runs,
+        ``(B, n1*n2*num_heads, wh*ww, d)`` slices when exporting.
     """
     B, H, W, C = x.shape
     n1, n2, c = H // wh, W // ww, C // parts
@@ -66,34 +69,42 @@ def partition_heads(x: torch.Tensor, kind: str, wh: int, ww: int, num_heads: int
             x = x.reshape(B, wh, n1, ww, n2, parts, num_heads, d).permute(5, 0, 2, 4, 6, 1, 3, 7)
         else:  # local: row = a * wh + i, column = b * ww + j
             x = x.reshape(B, n1, wh, n2, ww, parts, num_heads, d).permute(5, 0, 1, 3, 6, 2, 4, 7)
-        return x.reshape(parts * B * n1 * n2, num_heads, wh * ww, d).contiguous()
-    if parts > 1:  # (B, H, W, parts, c) -> (parts, B, H, W, c)
-        x = _swap(x, (1, B * H * W, parts, c))
+        return list(x.reshape(parts, B * n1 * n2, num_heads, wh * ww, d).contiguous())
+    # per image: (i, a, j, b, part, head, d) for a grid, (a, i, b, j, part, head, d) for a local
+    # partition, to (part, a, b, head, i, j, d)
     if kind == 'grid':
-        x = _swap(x, (parts * B, wh, n1, W * c))  # -> (p, B, a, i, j, b, head, d)
-        x = _swap(x, (parts * B * n1, wh * ww, n2 * num_heads, d))  # -> (p, B, a, b, head, i, j, d)
+        x = _swap(x, (B, wh * n1 * ww, n2 * parts * num_heads, d))  # (b, p, head, i, a, j, d)
+        x = _swap(x, (B, n2 * parts * num_heads * wh, n1, ww * d))  # (a, b, p, head, i, j, d)
+        if parts > 1:
+            x = _swap(x, (B, n1 * n2, parts, num_heads * wh * ww * d))
     else:
-        x = _swap(x, (parts * B * n1, wh, n2, ww * c))  # -> (p, B, a, b, i, j, head, d)
-        x = _swap(x, (parts * B * n1 * n2, wh * ww, num_heads, d))  # -> (p, B, a, b, head, i, j, d)
-    return x.view(parts * B * n1 * n2, num_heads, wh * ww, d)
+        x = _swap(x, (B, n1 * wh * n2, ww * parts, num_heads * d))  # (j, p, a, i, b, head, d)
+        x = _swap(x, (B, ww * parts * n1, wh, n2 * num_heads * d))  # (i, j, p, a, b, head, d)
+        x = _swap(x, (B, wh * ww, parts * n1 * n2 * num_heads, d))
+    groups = n1 * n2 * num_heads
+    x = x.view(B, parts * groups, wh * ww, d)
+    return [x[:, p * groups:(p + 1) * groups] for p in range(parts)]
 
 
 def merge_heads(x: torch.Tensor, kind: str, B: int, H: int, W: int, wh: int,
                 ww: int) -> torch.Tensor:
-    """Inverse of :func:`partition_heads` for one part (rank-4 steps when exporting):
-    ``(B*n1*n2, heads, wh*ww, d)`` -> the contiguous NHWC map ``(B, H, W, heads * d)``."""
-    G, heads, N, d = x.shape
+    """Inverse of :func:`partition_heads` for one part (``(batch, a, b, head, token, d)``
+    order, either shape) -> the contiguous NHWC map ``(B, H, W, heads * d)``."""
+    d = x.shape[-1]
     n1, n2 = H // wh, W // ww
+    heads = x.shape[0] * x.shape[1] // (B * n1 * n2)
     if not is_exporting() or max_export_rank() >= 8:
         x = x.view(B, n1, n2, heads, wh, ww, d)
         x = x.permute(0, 4, 1, 5, 2, 3, 6) if kind == 'grid' else x.permute(0, 1, 4, 2, 5, 3, 6)
         return x.reshape(B, H, W, heads * d).contiguous()
-    if kind == 'grid':  # (B, a, b, head, i, j, d)
-        x = _swap(x, (B * n1, n2 * heads, N, d))  # -> (B, a, i, j, b, head, d)
-        x = _swap(x, (B, n1, wh, ww * n2 * heads * d))  # -> (B, i, a, j, b, head, d)
+    # per image: (a, b, head, i, j, d) -> (i, a, j, b, head, d) / (a, i, b, j, head, d)
+    if kind == 'grid':
+        x = _swap(x, (B, n1, n2 * heads * wh, ww * d))  # (b, head, i, a, j, d)
+        x = _swap(x, (B, n2 * heads, wh * n1 * ww, d))
     else:
-        x = _swap(x, (G, heads, N, d))  # -> (B, a, b, i, j, head, d)
-        x = _swap(x, (B * n1, n2, wh, ww * heads * d))  # -> (B, a, i, b, j, head, d)
+        x = _swap(x, (B, n1, n2 * heads, wh * ww * d))  # (b, head, a, i, j, d)
+        x = _swap(x, (B, n2, heads * n1 * wh, ww * d))  # (head, a, i, b, j, d)
+        x = _swap(x, (B, heads, n1 * wh * n2 * ww, d))
     return x.view(B, H, W, heads * d)
 
 
@@ -171,11 +182,9 @@ class _WindowAttentionBase(nn.Module):
     def _attend(self, kind: str, qk: torch.Tensor, v: torch.Tensor, wh: int,
                 ww: int) -> torch.Tensor:
         """Attention inside the groups of partition ``kind``: NHWC ``qk`` (q and k packed along
-        the channels) and ``v`` in, ``(groups, heads, tokens, d_v)`` out."""
-        qk = partition_heads(qk, kind, wh, ww, self.num_heads, parts=2)
-        groups = qk.shape[0] // 2
-        q, k = qk[:groups], qk[groups:]  # (slices: exporters turn a chunk into a split sequence)
-        v = partition_heads(v, kind, wh, ww, self.num_heads)
+        the channels) and ``v`` in, the attended ``v`` (see :func:`partition_heads`) out."""
+        q, k = partition_heads(qk, kind, wh, ww, self.num_heads, parts=2)
+        v, = partition_heads(v, kind, wh, ww, self.num_heads)
         return softmax_attention(q, k, v)
 
     def extra_repr(self) -> str:
