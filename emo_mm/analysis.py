@@ -1,8 +1,9 @@
 """Parameter and FLOP counting for cls / det / seg models (fvcore convention: 1 FLOP = 1 MAC).
 
-Uses mmengine's fvcore-compatible :class:`~mmengine.analysis.FlopAnalyzer`, plus a handle for the
-fused ``scaled_dot_product_attention`` our attention uses (counted like the explicit
-``q @ k^T`` and ``attn @ v`` matmuls of the official code, so FLOPs match the papers' numbers).
+Uses mmengine's fvcore-compatible :class:`~mmengine.analysis.FlopAnalyzer` on the traced model, in
+which our attention is the explicit ``q @ k^T`` and ``attn @ v`` matmuls of the official code (the
+export form, :mod:`emo_mm.models.layers.tracing`), so FLOPs match the papers' numbers; a handle
+counts a fused ``scaled_dot_product_attention`` the same way where a model traces with one.
 """
 from typing import Any, List, Tuple
 
