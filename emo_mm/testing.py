@@ -84,11 +84,6 @@ def isolated_default_scope() -> Iterator[None]:
     inferencer builds its pipeline in the current scope, so a test that follows an mmseg test
     would otherwise look up ``ResizeEdge`` in mmseg's registry.
     """
-    from mmengine.registry import DefaultScope
-    saved = dict(DefaultScope._instance_dict)
-    DefaultScope._instance_dict.clear()
-    try:
+    from .compat.default_scope import no_default_scope
+    with no_default_scope():
         yield
-    finally:
-        DefaultScope._instance_dict.clear()
-        DefaultScope._instance_dict.update(saved)

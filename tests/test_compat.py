@@ -439,6 +439,26 @@ def test_inferencer_name_lookup_fails_without_shim_and_works_with_it():
 
 
 # ---------------------------------------------------------------------------------------------
+# A private name in use: unsetting mmengine's default scope.
+# ---------------------------------------------------------------------------------------------
+def test_no_default_scope_unsets_and_restores_the_scope(monkeypatch):
+    from mmengine.registry import DefaultScope
+
+    from emo_mm.compat.default_scope import no_default_scope
+    DefaultScope.get_instance('emo_mm_test_scope', scope_name='mmdet')
+    assert DefaultScope.get_current_instance().scope_name == 'mmdet'
+    with no_default_scope():
+        assert DefaultScope.get_current_instance() is None
+        DefaultScope.get_instance('emo_mm_inside', scope_name='mmseg')
+    assert DefaultScope.get_current_instance().scope_name == 'mmdet'
+    assert not DefaultScope.check_instance_created('emo_mm_inside')
+    monkeypatch.setattr(DefaultScope, '_instance_dict', None)  # as if mmengine dropped it
+    with pytest.raises(RuntimeError, match=r'DefaultScope._instance_dict \(private\) is gone'):
+        with no_default_scope():
+            pass
+
+
+# ---------------------------------------------------------------------------------------------
 # Break 5: the mmsegmentation wheel's top-level ``tests`` package.
 # ---------------------------------------------------------------------------------------------
 def upstream_tests_package():

@@ -32,6 +32,9 @@ shim                 upstream break (number in ``docs/upstream_issues.md``)
                      :func:`add_name_lookup` (emo_mm's detectors and segmentors).
 ===================  ======================================================================
 
+:mod:`.default_scope` uses a private name of mmengine without patching it (unsetting the
+default scope, which has no public API), behind a check that the name is still there.
+
 Break 5 (the mmsegmentation wheel's top-level ``tests`` package) needs no patch: the project's
 ``tests/`` has no ``__init__.py`` and is collected with ``--import-mode=importlib``
 (``tests/test_compat.py`` checks that the wheel's package would shadow it otherwise).

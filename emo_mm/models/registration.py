@@ -27,7 +27,7 @@ def find_framework_clash(name: str, cls: type) -> str:
             continue
         registry = registry_module.MODELS
         registry.import_from_location()
-        other = registry._module_dict.get(name)
+        other = registry.module_dict.get(name)
         if other is not None and other is not cls:
             return f'{framework} registers its own {name!r} ({other.__module__}.{other.__qualname__})'
     return ''
@@ -42,7 +42,7 @@ def register_in_root(names: Iterable[str]) -> None:
     """
     for name in names:
         cls = MODELS.get(name)
-        existing = ROOT_MODELS._module_dict.get(name)
+        existing = ROOT_MODELS.module_dict.get(name)
         if existing is cls:
             continue
         clash = (f'mmengine registers {existing.__module__}.{existing.__qualname__}' if existing
