@@ -38,6 +38,7 @@ def test_classifiers_with_peer_deploy_and_onnx(benchmark, tmp_path):
     assert data['meta']['reference'] == 'mobilenet-v2' and data['meta']['machine']['threads'] == 2
     assert '### tiny' in text and '| **emo2-1m (deploy)** |' in text and 'vs mobilenet-v2' in text
     assert 'Command: `python tools/analysis_tools/benchmark.py' in text and 'Load average' in text
+    assert '; CPU fast path: private oneDNN kernels' in text or '; CPU fast path: public ops' in text
     assert (tmp_path / 'benchmark.png').stat().st_size > 10_000
 
 

@@ -74,6 +74,24 @@ def test_public_fallback_equals_reference(cls):
         assert 'mkldnn::_convolution_pointwise' in _ops(fast, x)
 
 
+def test_kernels_in_use_names_what_runs():
+    """kernels_in_use() (printed by the benchmark) says 'private' exactly when the fused oneDNN
+    kernel is in the executed ops, and why not otherwise."""
+    small = dict(EMOv2.arch_zoo['1m'], depths=[1, 1, 2, 2])
+    fast = optimize_for_cpu(EMOv2(arch=small, out_indices=(4, )).eval())
+    x = torch.randn(1, 3, 224, 224)
+    fused = 'mkldnn::_convolution_pointwise' in _ops(fast, x)
+    assert fast_cpu.kernels_in_use().startswith('private oneDNN kernels') == fused
+    assert fused == fast_cpu.PRIVATE_KERNELS  # on this stack (torch 2.14): they run
+    previous = use_private_kernels(False)
+    try:
+        assert fast_cpu.kernels_in_use() == ('public ops (the private oneDNN kernels are not '
+                                             'used: turned off with use_private_kernels(False))')
+        assert 'mkldnn::_convolution_pointwise' not in _ops(fast, x)
+    finally:
+        use_private_kernels(previous)
+
+
 def test_version_guard(monkeypatch):
     monkeypatch.setattr(fast_cpu, '_torch_version', lambda: (2, 0))
     assert not fast_cpu._private_available()
@@ -82,6 +100,8 @@ def test_version_guard(monkeypatch):
     monkeypatch.setattr(fast_cpu, 'PRIVATE_KERNELS', False)
     previous = use_private_kernels(True)
     assert not fast_cpu._private()  # cannot be forced on where the guard says no
+    assert fast_cpu.kernels_in_use().endswith('torch 9.0 is outside the checked range 2.1 <= '
+                                              'torch < 2.15)')
     use_private_kernels(previous)
 
 

@@ -16,10 +16,14 @@ def settings_text(args, shapes: Dict[str, Tuple[int, int]]) -> str:
     extras = [n for n, on in (('channels_last', args.channels_last), ('torch.compile', args.compile),
                               ('backbones only', args.backbone_only),
                               ('without the CPU fast path', args.no_fast_cpu)) if on]
-    return (f'{what}, {precision}, batch {args.batch_size}, {"raw image " if args.e2e else ""}'
+    text = (f'{what}, {precision}, batch {args.batch_size}, {"raw image " if args.e2e else ""}'
             f'{"/".join(sizes)}{", " + ", ".join(extras) if extras else ""}; warm-up '
             f'{args.warmup}, median of {args.repeats} interleaved measurements of >= '
             f'{args.min_time:g} s')
+    if str(args.device).startswith('cpu') and not args.no_fast_cpu:
+        from ..models.fast_cpu import kernels_in_use
+        text += f'; CPU fast path: {kernels_in_use()}'
+    return text
 
 
 def _table(rows: List[dict], reference: Optional[str]) -> List[str]:

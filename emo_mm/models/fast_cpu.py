@@ -49,7 +49,7 @@ from .layers import ConvNormAct, InvertedResidualMobileBlock, LayerScale2d, Sque
 from .layers.tracing import is_exporting
 
 __all__ = ['optimize_for_cpu', 'restore_reference', 'is_optimized', 'use_private_kernels',
-           'emo_backbones', 'PRIVATE_KERNELS']
+           'emo_backbones', 'PRIVATE_KERNELS', 'kernels_in_use']
 
 #: Torch versions whose private oneDNN entry points were checked with this module.
 _PRIVATE_TORCH = ((2, 1), (2, 15))
@@ -116,6 +116,31 @@ def use_private_kernels(enabled: bool) -> bool:
 
 def _private() -> bool:
     return _private_enabled and torch.backends.mkldnn.enabled and _private_kernels_work()
+
+
+def kernels_in_use() -> str:
+    """Which kernels the fast path runs now, in words (the benchmark prints it with every
+    table: a torch outside the checked version range changes every published speed figure).
+
+    ``'private oneDNN kernels ...'`` when the fused conv + activation kernels run, else
+    ``'public ops ...'`` with the reason."""
+    dotted = lambda v: '.'.join(map(str, v))  # noqa: E731
+    version, (low, high) = _torch_version(), _PRIVATE_TORCH
+    if _private():
+        return ('private oneDNN kernels (torch.ops.mkldnn._convolution_pointwise with fused '
+                f'SiLU / GELU, torch._C._nn.gelu_; torch {dotted(version)})')
+    if not PRIVATE_KERNELS:
+        why = (f'torch {dotted(version)} is outside the checked range {dotted(low)} <= torch < '
+               f'{dotted(high)}' if not low <= version < high else
+               'this torch lacks them or oneDNN')
+    elif not _private_enabled:
+        why = 'turned off with use_private_kernels(False)'
+    elif not torch.backends.mkldnn.enabled:
+        why = 'oneDNN is disabled'
+    else:
+        why = 'they failed their numerical self-check'
+    return f'public ops (the private oneDNN kernels are not used: {why})'
+
 
 
 def _fast(module: nn.Module, x: torch.Tensor) -> bool:
