@@ -71,8 +71,8 @@ test_dataloader = val_dataloader
 # the EMOv2 160k schedule shape (linear warm-up, constant LR, cosine over the second half) in
 # 720 iterations of batch 8; AdamW 8e-4 (heads x10): ADE20K's 1.2e-4 is for 160k iterations
 # (of 1.2e-4, 8e-4 and 2e-3, 8e-4 gave the best toy mIoU after 600 iterations). 600 iterations
-# gave mIoU 72.0 (bar 70) and 720 gave 72.8 in our runs: the 120 iterations (about 40 s on 2
-# CPU cores) buy margin over the bar for every training seed (`tools/demo.py --seed N`).
+# gave mIoU 72.0 (bar 70) and 720 gave 72.8 in our runs (seed 0): the 120 iterations (about
+# 40 s on 2 CPU cores) are for margin over the bar.
 max_iters = 720
 optim_wrapper = dict(optimizer=dict(lr=8e-4))
 param_scheduler = [
