@@ -45,10 +45,10 @@ def test_clash_with_a_framework_model_is_an_error(monkeypatch):
 
     fake = type(sys)('fakefw.registry')
     fake.MODELS = type('R', (), {'import_from_location': lambda self: None,
-                                 '_module_dict': {'EMOv2': Impostor}})()
+                                 'module_dict': {'EMOv2': Impostor}})()
     monkeypatch.setitem(sys.modules, 'fakefw.registry', fake)
     monkeypatch.setattr(registration, 'FRAMEWORKS', registration.FRAMEWORKS + ('fakefw', ))
-    monkeypatch.delitem(ROOT_MODELS._module_dict, 'EMOv2')
+    monkeypatch.delitem(ROOT_MODELS.module_dict, 'EMOv2')
     with pytest.raises(KeyError, match="fakefw registers its own 'EMOv2'.*emo_mm.EMOv2"):
         registration.register_in_root(['EMOv2'])
 
@@ -57,7 +57,7 @@ def test_clash_in_root_is_an_error(monkeypatch):
     class Other(nn.Module):
         pass
 
-    monkeypatch.setitem(ROOT_MODELS._module_dict, 'EMO', Other)
+    monkeypatch.setitem(ROOT_MODELS.module_dict, 'EMO', Other)
     with pytest.raises(KeyError, match="Cannot register emo_mm model 'EMO'"):
         registration.register_in_root(['EMO'])
 
