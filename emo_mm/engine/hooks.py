@@ -1,9 +1,10 @@
 """Hooks for crash-safe and exactly resumable training.
 
-Both are registered in mmengine's root ``HOOKS`` registry, which the registries of mmpretrain,
-mmdet and mmseg fall back to: once :mod:`emo_mm` is imported, a config of any of the three
-frameworks names them as ``type='CrashSafeCheckpointHook'`` / ``type='StepSeedHook'``
-(:func:`emo_mm.engine.make_crash_safe` does it for a whole config).
+:class:`CrashSafeCheckpointHook`, :class:`StepSeedHook` and :class:`FiniteLossHook` are registered
+in mmengine's root ``HOOKS`` registry, which the registries of mmpretrain, mmdet and mmseg fall
+back to: once :mod:`emo_mm` is imported, a config of any of the three frameworks names them by
+type (this repository's configs do; :func:`emo_mm.engine.make_crash_safe` adds them to a config
+of your own).
 """
 import logging
 import os.path as osp
