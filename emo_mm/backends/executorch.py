@@ -1,0 +1,27 @@
+"""ExecuTorch program (``.pte``): ``torch.export`` lowered to XNNPACK, run by ExecuTorch's
+Python runtime (the same XNNPACK kernels as on Android / iOS)."""
+import torch
+
+from .base import Backend
+
+
+class ExecuTorchBackend(Backend):
+    name = 'executorch'
+    packages = (('executorch.exir', 'executorch'), ('torchao', 'torchao'))
+    suffix = '.pte'
+    summary = 'ExecuTorch program lowered to XNNPACK, run by the ExecuTorch runtime'
+
+    def convert(self, module, x, path):
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import \
+            XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+        program = torch.export.export(module, (x, ))
+        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+        with open(path, 'wb') as f:
+            f.write(lowered.to_executorch().buffer)
+        return [path]
+
+    def run(self, path, x):
+        from executorch.runtime import Runtime
+        method = Runtime.get().load_program(path).load_method('forward')
+        return [o.numpy() for o in method.execute([x])]

@@ -1,0 +1,24 @@
+"""LiteRT (TensorFlow Lite) flatbuffer (``.tflite``) by ``litert_torch.convert``, run by the
+``ai_edge_litert`` interpreter (XNNPACK delegate, as on Android)."""
+
+from .base import THREADS, Backend, output_index
+
+
+class LiteRtBackend(Backend):
+    name = 'litert'
+    packages = (('litert_torch', 'litert-torch'), ('ai_edge_litert.interpreter', 'ai-edge-litert'))
+    suffix = '.tflite'
+    summary = 'LiteRT / TFLite flatbuffer (litert-torch), run by the LiteRT interpreter'
+
+    def convert(self, module, x, path):
+        import litert_torch
+        litert_torch.convert(module, (x, )).export(path)
+        return [path]
+
+    def run(self, path, x):
+        from ai_edge_litert.interpreter import Interpreter
+        interpreter = Interpreter(model_path=path, num_threads=THREADS)
+        signature = interpreter.get_signature_list()['serving_default']
+        runner = interpreter.get_signature_runner('serving_default')
+        out = runner(**{signature['inputs'][0]: x.numpy()})
+        return [out[name] for name in sorted(out, key=output_index)]

@@ -1,0 +1,64 @@
+"""MNN (``.mnn``), converted from our ONNX export by MNN's converter, run by MNN's CPU backend
+at high precision.
+
+The converter is called in process (``_tools.mnnconvert``, what the ``mnnconvert`` command
+wraps): the command's Python wrapper imports a usage logger that runs ``pip install
+aliyun-log-python-sdk`` into whatever ``pip`` is first on PATH and posts the conversion's
+details to a server. The ONNX input is opset 18 (see :mod:`emo_mm.backends.onnx`):
+``--useGeluApproximation 0`` keeps GELU exact only when it arrives as ``Erf``.
+"""
+import contextlib
+import os
+import os.path as osp
+import tempfile
+
+import numpy as np
+
+from .base import THREADS, Backend
+from .onnx import write_onnx
+
+CONFIG = {'backend': 'CPU', 'precision': 'high', 'numThread': THREADS}
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """The converter prints its progress from C++ to fd 1; keep it out of the tool's output."""
+    import sys
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, 'w') as null:
+        os.dup2(null.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+class MnnBackend(Backend):
+    name = 'mnn'
+    packages = (('MNN', 'mnn'), ('_tools', 'mnn'), ('onnx', 'onnx'), ('onnxscript', 'onnxscript'))
+    suffix = '.mnn'
+    summary = 'MNN model from the ONNX export (MNN converter), run by MNN (CPU, high precision)'
+
+    def convert(self, module, x, path):
+        import _tools
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx_path = osp.join(tmp, 'model.onnx')
+            write_onnx(module, x, onnx_path)
+            with _quiet_stdout():
+                _tools.mnnconvert(['mnnconvert', '-f', 'ONNX', '--modelFile', onnx_path,
+                                   '--MNNModel', path, '--bizCode', 'emo_mm',
+                                   '--useGeluApproximation', '0'])
+        if not osp.isfile(path):
+            raise RuntimeError(f'the MNN converter wrote no {path}')
+        return [path]
+
+    def run(self, path, x):
+        import MNN
+        runtime = MNN.nn.create_runtime_manager((CONFIG, ))
+        info = MNN.nn.load_module_from_file(path, [], [], runtime_manager=runtime).get_info()
+        net = MNN.nn.load_module_from_file(path, info['inputNames'], info['outputNames'],
+                                           runtime_manager=runtime)
+        image = MNN.expr.const(x.numpy(), list(x.shape), MNN.expr.NCHW)
+        return [np.array(MNN.expr.convert(o, MNN.expr.NCHW).read()) for o in net.forward([image])]
