@@ -1,7 +1,8 @@
 # emo_mm: one-command install, tests and the demo.
 #   make install   create .venv/ and install the pinned OpenMMLab stack (+ mmcv ops build) and emo_mm
 #   make install-deploy  add mmdeploy (torch2onnx + onnxruntime backend) to .venv/
-#   make test      install (+ mmdeploy) if needed, then run the test suite
+#   make install-mobile  add the export backends (ExecuTorch, LiteRT, ncnn, MNN, OpenVINO, Core ML)
+#   make test      install (+ mmdeploy, + export backends) if needed, then run the test suite
 #   make demo      install if needed, then run the main job on the built-in toy dataset
 #   make bench     install if needed, then regenerate every speed table (docs/benchmarks, README)
 SHELL := /bin/bash
@@ -12,7 +13,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.stamp
 PYTEST_ARGS ?=
 
-.PHONY: install install-deploy test demo bench clean-venv
+.PHONY: install install-deploy install-mobile test demo bench clean-venv
 
 install: $(STAMP)/emo_mm
 	@bash tools/misc/ensure_mmcv.sh $(PY)
@@ -61,7 +62,16 @@ $(STAMP)/deploy: $(STAMP)/emo_mm requirements/deploy.txt
 	$(PIP) install -q --no-deps -r requirements/deploy.txt
 	@touch $@
 
-test: install install-deploy
+# Export backends of tools/deployment/export.py (optional extra; `make test` installs it so that
+# tests/test_export_backends.py runs). --no-deps: see requirements/mobile.txt.
+install-mobile: $(STAMP)/mobile
+
+$(STAMP)/mobile: $(STAMP)/emo_mm requirements/mobile.txt
+	@echo "[install] export backends (ExecuTorch, LiteRT, ncnn, MNN, OpenVINO, Core ML)"
+	$(PIP) install -q --no-deps -r requirements/mobile.txt
+	@touch $@
+
+test: install install-deploy install-mobile
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: install
