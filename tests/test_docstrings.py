@@ -13,7 +13,7 @@ MODULES = [
     'emo_mm.models.converters.emo', 'emo_mm.deployment', 'emo_mm.frameworks',
     'emo_mm.machine', 'emo_mm.toy_data', 'emo_mm.toy_data.shapes', 'emo_mm.toy_data.scene',
     'emo_mm.toy_data.coco', 'emo_mm.demo.log_filter', 'emo_mm.demo.progress',
-    'emo_mm.models.layers.parc', 'emo_mm.models.backbones.edgeformer',
+    'emo_mm.models.layers.parc', 'emo_mm.models.backbones.edgeformer', 'emo_mm.backends',
 ]
 
 
