@@ -74,6 +74,7 @@ class ExportResult:
     errors: List[float] = field(default_factory=list)
     atol: float = ATOL
     convert_s: float = 0.
+    latency_ms: Optional[float] = None
     details: dict = field(default_factory=dict)
 
     @property
@@ -82,8 +83,21 @@ class ExportResult:
         return bool(self.files) and (not self.ran or self.max_error <= self.atol)
 
 
+def median_ms(infer, x: torch.Tensor, runs: int, warmup: int = 2) -> float:
+    """Median wall time of ``infer(x)`` over ``runs`` calls, in milliseconds."""
+    for _ in range(warmup):
+        infer(x)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        infer(x)
+        times.append(time.perf_counter() - start)
+    return 1e3 * sorted(times)[len(times) // 2]
+
+
 def export_model(model: nn.Module, backend: str, shape, path: str, part: str = 'model',
-                 atol: float = ATOL, seed: int = 0, meta: Optional[dict] = None) -> ExportResult:
+                 atol: float = ATOL, seed: int = 0, meta: Optional[dict] = None,
+                 bench: int = 0) -> ExportResult:
     """Convert ``model`` for ``backend`` at input ``1 x 3 x H x W`` to ``path``, run it on a
     seeded normal sample where the runtime exists here and compare with PyTorch.
 
@@ -98,6 +112,9 @@ def export_model(model: nn.Module, backend: str, shape, path: str, part: str = '
         atol (float): Tolerance on the max absolute difference from PyTorch.
         seed (int): Seed of the sample.
         meta (dict, optional): Extra fields for the ``.json`` (e.g. the normalisation).
+        bench (int): Time this many runs of the loaded artefact (after 2 warm-up runs) and
+            report the median as ``latency_ms`` (the runtime's CPU path, :data:`THREADS`
+            threads). Defaults to 0 (no timing).
 
     Raises:
         ValueError: Unknown backend / part, bad shape.
@@ -127,8 +144,11 @@ def export_model(model: nn.Module, backend: str, shape, path: str, part: str = '
                           [list(t.shape) for t in expected], impl.runs_here, atol=atol,
                           convert_s=time.perf_counter() - start)
     if impl.runs_here:
-        result.errors = max_errors(expected, impl.run(path, x))
+        infer = impl.load(path)
+        result.errors = max_errors(expected, infer(x))
         result.max_error = max(result.errors)
+        if bench:
+            result.latency_ms = median_ms(infer, x, bench)
     else:
         result.details = impl.inspect(path)
     info = dict(asdict(result), ok=result.ok, input=dict(name='input', shape=[1, 3, *shape]),

@@ -9,7 +9,7 @@ import importlib
 import os
 import os.path as osp
 import re
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -72,7 +72,7 @@ def require(backend: str, modules: Sequence[Tuple[str, str]]) -> None:
 
 class Backend:
     """One export backend. Subclasses set the class attributes and implement :meth:`convert`
-    and (where the runtime exists on Linux) :meth:`run`."""
+    and (where the runtime exists on Linux) :meth:`load`."""
 
     #: Name on the command line.
     name = ''
@@ -93,9 +93,14 @@ class Backend:
         returns every file written. Called with :func:`exporting` on and gradients off."""
         raise NotImplementedError
 
-    def run(self, path: str, x: torch.Tensor) -> List[np.ndarray]:
-        """Run the artefact at ``path`` on ``x``; the outputs in the module's order."""
+    def load(self, path: str) -> Callable[[torch.Tensor], List[np.ndarray]]:
+        """Load the artefact at ``path`` into the runtime (CPU, :data:`THREADS` threads, fp32);
+        returns ``infer(x) -> outputs`` in the module's order."""
         raise NotImplementedError
+
+    def run(self, path: str, x: torch.Tensor) -> List[np.ndarray]:
+        """Load the artefact at ``path`` and run it on ``x``."""
+        return self.load(path)(x)
 
     def inspect(self, path: str) -> Dict[str, object]:
         """Checks of an artefact that cannot run here (raise on a failure); details to print."""

@@ -21,7 +21,7 @@ class ExecuTorchBackend(Backend):
             f.write(lowered.to_executorch().buffer)
         return [path]
 
-    def run(self, path, x):
+    def load(self, path):
         from executorch.runtime import Runtime
         method = Runtime.get().load_program(path).load_method('forward')
-        return [o.numpy() for o in method.execute([x])]
+        return lambda x: [o.numpy() for o in method.execute([x])]

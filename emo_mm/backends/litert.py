@@ -15,10 +15,14 @@ class LiteRtBackend(Backend):
         litert_torch.convert(module, (x, )).export(path)
         return [path]
 
-    def run(self, path, x):
+    def load(self, path):
         from ai_edge_litert.interpreter import Interpreter
         interpreter = Interpreter(model_path=path, num_threads=THREADS)
-        signature = interpreter.get_signature_list()['serving_default']
+        name = interpreter.get_signature_list()['serving_default']['inputs'][0]
         runner = interpreter.get_signature_runner('serving_default')
-        out = runner(**{signature['inputs'][0]: x.numpy()})
-        return [out[name] for name in sorted(out, key=output_index)]
+
+        def infer(x):
+            out = runner(**{name: x.numpy()})
+            return [out[key] for key in sorted(out, key=output_index)]
+
+        return infer

@@ -54,11 +54,16 @@ class MnnBackend(Backend):
             raise RuntimeError(f'the MNN converter wrote no {path}')
         return [path]
 
-    def run(self, path, x):
+    def load(self, path):
         import MNN
         runtime = MNN.nn.create_runtime_manager((CONFIG, ))
         info = MNN.nn.load_module_from_file(path, [], [], runtime_manager=runtime).get_info()
         net = MNN.nn.load_module_from_file(path, info['inputNames'], info['outputNames'],
                                            runtime_manager=runtime)
-        image = MNN.expr.const(x.numpy(), list(x.shape), MNN.expr.NCHW)
-        return [np.array(MNN.expr.convert(o, MNN.expr.NCHW).read()) for o in net.forward([image])]
+
+        def infer(x):
+            image = MNN.expr.const(x.numpy(), list(x.shape), MNN.expr.NCHW)
+            return [np.array(MNN.expr.convert(o, MNN.expr.NCHW).read())
+                    for o in net.forward([image])]
+
+        return infer

@@ -28,7 +28,7 @@ class NcnnBackend(Backend):
             shutil.move(osp.join(tmp, 'model.ncnn.bin'), stem + '.ncnn.bin')
         return [path, stem + '.ncnn.bin']
 
-    def run(self, path, x):
+    def load(self, path):
         import ncnn
         net = ncnn.Net()
         opt = net.opt
@@ -38,15 +38,20 @@ class NcnnBackend(Backend):
         opt.use_bf16_storage = False
         if net.load_param(path) or net.load_model(path[:-len(self.suffix)] + '.ncnn.bin'):
             raise RuntimeError(f'ncnn cannot load {path}')
-        extractor = net.create_extractor()
-        if x.shape[0] != 1:
-            raise ValueError('ncnn takes one image (batch 1)')
-        extractor.input(net.input_names()[0], ncnn.Mat(x[0].numpy()).clone())
-        outputs = []
-        for name in sorted(net.output_names(), key=output_index):
-            status, mat = extractor.extract(name)
-            if status:
-                raise RuntimeError(f'ncnn failed to compute {name} (status {status})')
-            outputs.append(np.array(mat)[None])
-        return outputs
+        names = sorted(net.output_names(), key=output_index)
+
+        def infer(x):
+            if x.shape[0] != 1:
+                raise ValueError('ncnn takes one image (batch 1)')
+            extractor = net.create_extractor()
+            extractor.input(net.input_names()[0], ncnn.Mat(x[0].numpy()).clone())
+            outputs = []
+            for name in names:
+                status, mat = extractor.extract(name)
+                if status:
+                    raise RuntimeError(f'ncnn failed to compute {name} (status {status})')
+                outputs.append(np.array(mat)[None])
+            return outputs
+
+        return infer
 

@@ -32,6 +32,7 @@ class OnnxBackend(Backend):
         write_onnx(module, x, path)
         return [path]
 
-    def run(self, path, x):
+    def load(self, path):
         from ..deployment import onnx_session, run_onnx
-        return [np.asarray(o) for o in run_onnx(onnx_session(path, threads=THREADS), x)]
+        session = onnx_session(path, threads=THREADS)
+        return lambda x: [np.asarray(o) for o in run_onnx(session, x)]

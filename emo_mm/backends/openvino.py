@@ -26,8 +26,12 @@ class OpenVinoBackend(Backend):
         ov.save_model(ov.convert_model(program), path, compress_to_fp16=False)
         return [path, osp.splitext(path)[0] + '.bin']
 
-    def run(self, path, x):
+    def load(self, path):
         import openvino as ov
         compiled = ov.Core().compile_model(path, 'CPU', CONFIG)
-        result = compiled([x.numpy()])
-        return [result[out] for out in compiled.outputs]
+
+        def infer(x):
+            result = compiled([x.numpy()])
+            return [result[out] for out in compiled.outputs]
+
+        return infer

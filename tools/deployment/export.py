@@ -2,7 +2,7 @@
 sample and compare it with PyTorch (the deploy form: our backbones' BatchNorms folded).
 
     python tools/deployment/export.py CONFIG CHECKPOINT --backend BACKEND --shape H W
-        [--work-dir DIR] [--part {model,backbone}] [--atol 1e-4] [--seed 0]
+        [--work-dir DIR] [--part {model,backbone}] [--atol 1e-4] [--seed 0] [--bench N]
         [--cfg-options K=V ...]
 
 ``BACKEND`` is one of onnx, executorch, litert, ncnn, mnn, openvino, coreml
@@ -52,6 +52,9 @@ def parse_args(argv=None):
     parser.add_argument('--atol', type=float, default=1e-4,
                         help='largest absolute difference from PyTorch accepted (default 1e-4)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the sample input')
+    parser.add_argument('--bench', type=int, default=0, metavar='N',
+                        help='also time N runs of the artefact in its runtime (CPU, 2 threads; '
+                        'median after 2 warm-up runs)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={}, metavar='K=V',
                         help='config overrides, e.g. model.backbone.window_size=7')
     return parser.parse_args(argv)
@@ -112,7 +115,8 @@ def main(argv=None) -> int:
     norm = normalisation(cfg)
     try:
         result = export_model(model, args.backend, shape, path, part=args.part, atol=args.atol,
-                              seed=args.seed, meta=dict(config=args.config, normalisation=norm))
+                              seed=args.seed, meta=dict(config=args.config, normalisation=norm),
+                              bench=args.bench)
     except UnsupportedModel as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
@@ -126,6 +130,9 @@ def main(argv=None) -> int:
         verdict = 'OK' if result.ok else 'MISMATCH'
         print(f'[export] {args.backend} runtime vs PyTorch (deploy form): max abs error '
               f'{result.max_error:.2e} (atol {args.atol:g}): {verdict}')
+        if result.latency_ms is not None:
+            print(f'[export] {args.backend} runtime: {result.latency_ms:.1f} ms per image (median '
+                  f'of {args.bench}, 2 threads)')
     else:
         ops = result.details.get('ops', {})
         print(f'[export] {args.backend}: not run (no runtime on this system); checked: '
