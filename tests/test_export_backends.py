@@ -158,6 +158,15 @@ def test_cli(tmp_path, capsys):
     assert osp.isfile(osp.join(work, 'emo2_small.onnx')) and 'outputs: 1x1000' in text
     assert "'mean': [123.675, 116.28, 103.53]" in text
     assert 'onnx runtime vs PyTorch (deploy form): max abs error' in text and ': OK' in text
+    # what an app does with it: no PyTorch, the input spec from the .json
+    import mmcv
+    image = str(tmp_path / 'noise.png')
+    mmcv.imwrite(np.random.RandomState(0).randint(0, 256, (50, 70, 3), np.uint8), image)
+    run = load_script('tools/deployment/run_exported.py')
+    assert run.main([osp.join(work, 'emo2_small.onnx'), image, '--topk', '3']) == 0
+    text = capsys.readouterr().out
+    assert 'onnx: emo2_small.onnx on noise.png (input 1x3x64x96)' in text
+    assert '  3. class ' in text and '  4. ' not in text
     assert tool.main([config, deploy, '--backend', 'ncnn', '--shape', '64', '96', '--part',
                       'backbone', '--work-dir', work]) == 0
     text = capsys.readouterr().out

@@ -91,6 +91,15 @@ def normalisation(cfg) -> dict:
             for k in keys if k in pre}
 
 
+def class_names(cfg):
+    """The class names of the config's test set, when it names them."""
+    names = cfg.get('classes')
+    if names is None:
+        dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}
+        names = dataset.get('classes') or (dataset.get('metainfo') or {}).get('classes')
+    return list(names) if names else None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from emo_mm.backends import (BACKENDS, BackendUnavailable, UnsupportedModel, check_shape,
@@ -115,8 +124,9 @@ def main(argv=None) -> int:
     norm = normalisation(cfg)
     try:
         result = export_model(model, args.backend, shape, path, part=args.part, atol=args.atol,
-                              seed=args.seed, meta=dict(config=args.config, normalisation=norm),
-                              bench=args.bench)
+                              seed=args.seed, bench=args.bench,
+                              meta=dict(config=args.config, normalisation=norm,
+                                        classes=class_names(cfg)))
     except UnsupportedModel as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
