@@ -126,6 +126,12 @@ def test_bad_inputs(tmp_path, monkeypatch):
         export_model(model, 'onnx', SHAPE, str(tmp_path / 'm.onnx'), part='neck')
     with pytest.raises(ValueError, match='part=backbone: EMO has no .backbone'):
         export_model(model, 'onnx', SHAPE, str(tmp_path / 'm.onnx'), part='backbone')
+    from emo_mm.apis import build_model_from_cfg
+    mask_rcnn = build_model_from_cfg(
+        osp.join(ROOT, 'configs/det/mask_rcnn/mask-rcnn_emo2-1m_fpn_4xb4-1x_coco.py'))
+    with pytest.raises(UnsupportedModel, match='MaskRCNN is a two-stage detector: .* Export its '
+                       r'backbone \(part=backbone\), or the whole detector to ONNX'):
+        export_model(mask_rcnn, 'onnx', SHAPE, str(tmp_path / 'm.onnx'))
     monkeypatch.setattr(get_backend('litert'), 'packages', (('no_such_module_x', 'litert-torch'), ))
     with pytest.raises(BackendUnavailable, match="backend 'litert' needs the package litert-torch "
                        r"\(module 'no_such_module_x'\).*make install-mobile"):

@@ -48,6 +48,12 @@ class ExportModule(nn.Module):
             raise ValueError(f'part must be one of {", ".join(PARTS)}, got {part!r}')
         if part == 'backbone' and not hasattr(model, 'backbone'):
             raise ValueError(f'part=backbone: {type(model).__name__} has no .backbone')
+        if part == 'model' and hasattr(model, 'roi_head'):
+            raise UnsupportedModel(
+                f'{type(model).__name__} is a two-stage detector: its RoI head needs image '
+                'metas, which an image -> tensors export has not. Export its backbone '
+                '(part=backbone), or the whole detector to ONNX with '
+                'tools/deployment/mmdeploy_onnx.py.')
         self.inner = ExportWrapper(deploy_copy(model.eval()), backbone_only=part == 'backbone')
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:

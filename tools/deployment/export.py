@@ -112,12 +112,6 @@ def main(argv=None) -> int:
         print(f'error: {e}', file=sys.stderr)
         return 2
     model, cfg = load_model(args.config, args.checkpoint, args.cfg_options)
-    if args.part == 'model' and hasattr(model, 'roi_head'):
-        print(f'error: {type(model).__name__} is a two-stage detector: its RoI head needs image '
-              'metas, which a plain image -> tensors export has not. Export --part backbone, or '
-              'the whole detector with tools/deployment/mmdeploy_onnx.py (ONNX).',
-              file=sys.stderr)
-        return 1
     name = osp.splitext(osp.basename(args.config))[0] + ('_backbone' if args.part == 'backbone'
                                                          else '')
     path = osp.join(args.work_dir, name + backend.suffix)
