@@ -72,15 +72,25 @@ class ExportResult:
     ran: bool
     max_error: Optional[float] = None
     errors: List[float] = field(default_factory=list)
+    scales: List[float] = field(default_factory=list)
     atol: float = ATOL
     convert_s: float = 0.
     latency_ms: Optional[float] = None
     details: dict = field(default_factory=dict)
 
     @property
+    def relative_error(self) -> Optional[float]:
+        """The largest ``error / max(1, scale)`` over the outputs (None when not run)."""
+        if not self.ran:
+            return None
+        return max(e / max(1., s) for e, s in zip(self.errors, self.scales))
+
+    @property
     def ok(self) -> bool:
-        """Written and, where it ran, within ``atol`` of PyTorch."""
-        return bool(self.files) and (not self.ran or self.max_error <= self.atol)
+        """Written and, where it ran, every output within ``atol * max(1, max |PyTorch
+        output|)`` of PyTorch: ``atol`` absolute for outputs within [-1, 1], relative to the
+        output's scale beyond (float32 rounding grows with the magnitude)."""
+        return bool(self.files) and (not self.ran or self.relative_error <= self.atol)
 
 
 def median_ms(infer, x: torch.Tensor, runs: int, warmup: int = 2) -> float:
@@ -109,7 +119,8 @@ def export_model(model: nn.Module, backend: str, shape, path: str, part: str = '
         path (str): The artefact (``.onnx``, ``.pte``, ...; side files next to it). A
             ``<path stem>.json`` with the input / outputs / check is written beside it.
         part (str): ``'model'`` (the whole model's tensors) or ``'backbone'`` (its feature maps).
-        atol (float): Tolerance on the max absolute difference from PyTorch.
+        atol (float): Tolerance on the max absolute difference from PyTorch, per output
+            multiplied by ``max(1, max |output|)`` (see :attr:`ExportResult.ok`).
         seed (int): Seed of the sample.
         meta (dict, optional): Extra fields for the ``.json`` (e.g. the normalisation).
         bench (int): Time this many runs of the loaded artefact (after 2 warm-up runs) and
@@ -146,12 +157,13 @@ def export_model(model: nn.Module, backend: str, shape, path: str, part: str = '
     if impl.runs_here:
         infer = impl.load(path)
         result.errors = max_errors(expected, infer(x))
+        result.scales = [float(t.abs().max()) if t.numel() else 0. for t in expected]
         result.max_error = max(result.errors)
         if bench:
             result.latency_ms = median_ms(infer, x, bench)
     else:
         result.details = impl.inspect(path)
-    info = dict(asdict(result), ok=result.ok, input=dict(name='input', shape=[1, 3, *shape]),
+    info = dict(asdict(result), ok=result.ok, relative_error=result.relative_error, input=dict(name='input', shape=[1, 3, *shape]),
                 part=part, **(meta or {}))
     with open(path[:-len(impl.suffix)] + '.json', 'w') as f:
         json.dump(info, f, indent=1)

@@ -23,7 +23,8 @@ error against PyTorch; Core ML, which runs only on Apple systems, is checked ins
 ops of the iOS 17 opset only, tensors of rank <= 5).
 
 Exit status: 0 when the artefact was written and (where it runs here) matched within
-``--atol``; 1 when it differs or the backend cannot convert the model; 2 for bad arguments or a
+``--atol`` (absolute for outputs within [-1, 1], relative to the largest ``|output|``
+beyond); 1 when it differs or the backend cannot convert the model; 2 for bad arguments or a
 backend whose packages are not installed.
 """
 import argparse
@@ -50,7 +51,9 @@ def parse_args(argv=None):
                         help='the whole model (logits / raw head outputs, default) or the '
                         "backbone's feature maps")
     parser.add_argument('--atol', type=float, default=1e-4,
-                        help='largest absolute difference from PyTorch accepted (default 1e-4)')
+                        help='largest difference from PyTorch accepted, absolute for outputs '
+                        'within [-1, 1] and relative to the largest |output| beyond '
+                        '(default 1e-4)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the sample input')
     parser.add_argument('--bench', type=int, default=0, metavar='N',
                         help='also time N runs of the artefact in its runtime (CPU, 2 threads; '
@@ -132,8 +135,10 @@ def main(argv=None) -> int:
           f'input normalisation: {norm or "none in the config"}')
     if result.ran:
         verdict = 'OK' if result.ok else 'MISMATCH'
+        scale = max(result.scales)
         print(f'[export] {args.backend} runtime vs PyTorch (deploy form): max abs error '
-              f'{result.max_error:.2e} (atol {args.atol:g}): {verdict}')
+              f'{result.max_error:.2e} (largest |output| {scale:.3g}; tolerance {args.atol:g}'
+              f'{" x " + format(scale, ".3g") if scale > 1 else ""}): {verdict}')
         if result.latency_ms is not None:
             print(f'[export] {args.backend} runtime: {result.latency_ms:.1f} ms per image (median '
                   f'of {args.bench}, 2 threads)')

@@ -16,6 +16,7 @@ import contextlib
 import datetime
 import io
 import json
+import os
 import os.path as osp
 import platform
 import sys
@@ -35,6 +36,12 @@ MODELS = {
                        'detector (raw head outputs)', (320, 320), ('model', )),
     'DeepLabv3-EMO-1M': ('configs/seg/deeplabv3/deeplabv3_emo-1m_8xb4-80k_ade20k-512x512.py',
                          'segmentor (head logits)', (256, 256), ('model', )),
+    'RetinaNet-EMO-1M': ('configs/det/retinanet/retinanet_emo-1m_fpn_8xb4-1x_coco.py',
+                         'detector (raw head outputs)', (320, 320), ('model', )),
+    'SegFormer-EMOv2-1M': ('configs/seg/segformer/segformer_emo2-1m_4xb8-160k_ade20k-512x512.py',
+                           'segmentor (head logits)', (256, 256), ('model', )),
+    'MaskRCNN-EMOv2-1M': ('configs/det/mask_rcnn/mask-rcnn_emo2-1m_fpn_4xb4-1x_coco.py',
+                          'detector (two-stage)', (320, 320), ('model', )),
 }
 
 
@@ -60,7 +67,6 @@ def machine() -> str:
             cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
     except (OSError, StopIteration):
         pass
-    import os
     return f'{cpu}, {os.cpu_count()} cores'
 
 
@@ -69,6 +75,8 @@ def run_cell(tool, config, ckpt, backend, shape, part, work_dir, bench):
     from emo_mm.backends import BACKENDS
     name = osp.splitext(osp.basename(config))[0] + ('_backbone' if part == 'backbone' else '')
     info_path = osp.join(work_dir, name + '.json')
+    if osp.isfile(info_path):  # (a stale one from an earlier run)
+        os.remove(info_path)
     err, out = io.StringIO(), io.StringIO()
     argv = [config, ckpt, '--backend', backend, '--shape', str(shape[0]), str(shape[1]),
             '--part', part, '--work-dir', work_dir] + (['--bench', str(bench)] if bench else [])
@@ -78,24 +86,30 @@ def run_cell(tool, config, ckpt, backend, shape, part, work_dir, bench):
     except Exception as e:  # noqa: BLE001  (a cell reports what broke)
         return 'error', {}, f'{type(e).__name__}: {e}'
     text = err.getvalue().strip().splitlines()
-    message = next((line for line in text if line.startswith('error:')), text[-1] if text else '')
+    message = next((line for line in text if line.startswith('error:')), '')
     if code != 0 and not osp.isfile(info_path):
-        return 'fails', {}, message
+        return 'fails', {}, message or (text[-1] if text else f'exit status {code}')
     with open(info_path) as f:
         info = json.load(f)
     status = ('works' if BACKENDS[backend].runs_here else 'converts') if code == 0 else \
         'mismatch'
-    return status, info, message if code else ''
+    return status, info, message
 
 
 def fmt_cell(status, info, message):
+    message = message.replace('|', '/')[:160]
     if not info:
-        return [status, '', '', '', '', message.replace('|', '/')[:160]]
-    err = f"{info['max_error']:.1e}" if info.get('max_error') is not None else \
-        f"not run (rank <= {info['details'].get('max_rank')}, Core ML ops)"
+        return [status, '', '', '', '', '', message]
+    if info.get('max_error') is None:
+        err, scale = f"not run (rank <= {info['details'].get('max_rank')}, Core ML ops)", ''
+    else:
+        err = f"{info['max_error']:.1e}"
+        scale = f"{max(info['scales']):.3g}" if info.get('scales') else ''
+        if info.get('relative_error') is not None and max(info['scales']) > 1:
+            err += f" ({info['relative_error']:.1e} rel.)"
     latency = f"{info['latency_ms']:.1f}" if info.get('latency_ms') is not None else ''
-    return [status, err, f"{info['size'] / 2**20:.2f}", latency, f"{info['convert_s']:.0f}",
-            message.replace('|', '/')[:160]]
+    return [status, err, scale, f"{info['size'] / 2**20:.2f}", latency,
+            f"{info['convert_s']:.0f}", message]
 
 
 def main(argv=None):
@@ -105,16 +119,16 @@ def main(argv=None):
     from emo_mm.testing import load_script
     tool = load_script('tools/deployment/export.py')
     random_model = load_script('tests/helpers/random_weights.py').random_model
-    import os
     os.makedirs(args.work_dir, exist_ok=True)
-    header = ['model', 'part', 'input', 'backend', 'status', 'max abs error', 'MiB',
-              'ms / image', 'convert s', 'note']
+    header = ['model', 'part', 'input', 'backend', 'status', 'max abs error', 'largest abs output',
+              'MiB', 'ms / image', 'convert s', 'note']
     rows = []
     for model_name in args.models:
         config, kind, shape, parts = MODELS[model_name]
         config = osp.join(ROOT, config) if not osp.isabs(config) else config
         shape = tuple(shape or args.shape)
         ckpt = osp.join(args.work_dir, osp.splitext(osp.basename(config))[0] + '.pth')
+        torch.manual_seed(0)  # (inits that random_model leaves to the global generator)
         torch.save(dict(state_dict=random_model(config).state_dict(), meta=dict()), ckpt)
         for part in [p for p in args.parts if p in parts]:
             for backend in args.backends:
