@@ -10,11 +10,12 @@ with each and writes pictures and a markdown summary with the quality bar to ``-
 (default ``work_dirs/demo/``). The stages are listed in :mod:`emo_mm.demo.runner`.
 
 ``--seed N`` sets the training seed of every stage (``randomness.seed`` of the classifier, the
-detector and the segmentor; default: the configs' own, 42 / 0 / 0); the toy data stay the same (they are the dataset, generated with their own
-fixed seed). Keep runs apart with ``--work-dir``. ``--gpus N`` (or ``DEMO_GPUS=N``) trains with
-N processes through tools/dist_train.sh (gloo on CPU, NCCL on GPUs) at the same total batch
-size. ``--quick`` is the shortened run of the tests (the ``configs/*/toy/*_quick.py``
-schedules on a few images), which shows that the pipeline learns, not the quality bar.
+detector and the segmentor; default: the configs' own, 42 for all three); the toy data stay
+the same (they are the dataset, generated with their own fixed seed). Keep runs apart with
+``--work-dir``. ``--gpus N`` (or ``DEMO_GPUS=N``) trains with N processes through
+tools/dist_train.sh (gloo on CPU, NCCL on GPUs) at the same total batch size. ``--quick`` is
+the shortened run of the tests (the ``configs/*/toy/*_quick.py`` schedules on a few images),
+which shows that the pipeline learns, not the quality bar.
 
 Usage::
 
