@@ -4,7 +4,8 @@
 #   make install-mobile  add the export backends (ExecuTorch, LiteRT, ncnn, MNN, OpenVINO, Core ML)
 #   make test      install (+ mmdeploy, + export backends) if needed, then run the test suite
 #   make demo      install if needed, then run the main job on the built-in toy dataset
-#   make bench     install if needed, then regenerate every speed table (docs/benchmarks, README)
+#   make bench     install if needed, then regenerate every speed table (docs/benchmarks, README);
+#                  BENCH_ARGS='--only runtimes': just the per-runtime latency tables (runtimes.md)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv

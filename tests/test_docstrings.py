@@ -14,6 +14,7 @@ MODULES = [
     'emo_mm.machine', 'emo_mm.toy_data', 'emo_mm.toy_data.shapes', 'emo_mm.toy_data.scene',
     'emo_mm.toy_data.coco', 'emo_mm.demo.log_filter', 'emo_mm.demo.progress',
     'emo_mm.models.layers.parc', 'emo_mm.models.backbones.edgeformer', 'emo_mm.backends',
+    'emo_mm.benchmark.runtimes',
 ]
 
 

@@ -10,6 +10,7 @@ from .cases import Case, build_cases
 from .models import PEER_CONFIGS, resolve_config, short_name
 from .report import write_report
 from .timing import measure, profile_cases
+from . import runtimes
 
 __all__ = ['Case', 'build_cases', 'PEER_CONFIGS', 'resolve_config', 'short_name', 'measure',
-           'profile_cases', 'write_report']
+           'profile_cases', 'runtimes', 'write_report']

@@ -14,6 +14,10 @@ PEER_CONFIGS = {
     'mobilevit-small': 'mmpretrain::mobilevit/mobilevit-small_8xb128_in1k.py',
     'mobilenet-v2': 'mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
     'mobileone-s0': 'mmpretrain::mobileone/mobileone-s0_8xb32_in1k.py',
+    'mobileone-s1': 'mmpretrain::mobileone/mobileone-s1_8xb32_in1k.py',
+    'mobileone-s2': 'mmpretrain::mobileone/mobileone-s2_8xb32_in1k.py',
+    'mobileone-s3': 'mmpretrain::mobileone/mobileone-s3_8xb32_in1k.py',
+    'mobileone-s4': 'mmpretrain::mobileone/mobileone-s4_8xb32_in1k.py',
     'ssdlite-mobilenetv2': 'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py',
 }
 #: Peers of ``--peers auto``, per framework of the first config (see :mod:`emo_mm.frameworks`).

@@ -47,8 +47,8 @@ def _table(rows: List[dict], reference: Optional[str]) -> List[str]:
     return lines
 
 
-def markdown(rows: List[dict], meta: dict) -> str:
-    """The markdown section of a run: machine, settings, load, command, table and profiles."""
+def header_lines(meta: dict) -> List[str]:
+    """Title, machine, settings, load, date and command of a run (markdown lines)."""
     info = meta['machine']
     threads = f'{info["threads"]} thread{"s" if info["threads"] != 1 else ""}'
     device = info.get('gpu', f'{info["cpu"]} ({info["logical_cpus"]} logical CPUs), {threads}')
@@ -59,6 +59,12 @@ def markdown(rows: List[dict], meta: dict) -> str:
              f'- Settings: {meta["settings"]}',
              f'- Load average (1 min) at start / end: {meta["load_start"]:.2f} / {meta["load_end"]:.2f}',
              f'- Date: {meta["date"]}', f'- Command: `{meta["command"]}`', '']
+    return lines
+
+
+def markdown(rows: List[dict], meta: dict) -> str:
+    """The markdown section of a run: machine, settings, load, command, table and profiles."""
+    lines = header_lines(meta)
     lines += _table(rows, meta['reference'])
     lines += ['', 'Bold: models of the given configs; others: upstream peers. Random weights; '
               'images/s = batch / median step time; ms / image = median step time / batch (the '

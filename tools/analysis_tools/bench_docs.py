@@ -5,7 +5,11 @@ docs/performance.md ("Targets").
     python tools/analysis_tools/bench_docs.py [--only SUITE ...] [--summary-only] [--threads N]
         [--shared]
 
-Each suite is one run of tools/analysis_tools/benchmark.py (its command is in its benchmark.md).
+Each suite is one run of tools/analysis_tools/benchmark.py (its command is in its benchmark.md),
+but ``runtimes`` (every export runtime) and ``runtime_<RT>`` (one of onnxruntime, executorch,
+openvino, litert, ncnn, mnn): one run of tools/analysis_tools/bench_runtimes.py, writing
+docs/benchmarks/runtime_<RT>/ and docs/benchmarks/runtimes.md (``make bench BENCH_ARGS='--only
+runtimes'`` runs just these).
 ``--summary-only`` rebuilds the summary and the doc blocks from the JSON already there.
 ``--shared`` (a machine other jobs load) runs with ``OMP_WAIT_POLICY=PASSIVE``: PyTorch's
 OpenMP threads then sleep instead of spinning at each barrier, without which 2-thread PyTorch
@@ -16,6 +20,8 @@ import os
 import os.path as osp
 import subprocess
 import sys
+
+from emo_mm.benchmark.runtimes import RUNTIMES
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 OUT = osp.join('docs', 'benchmarks')
@@ -56,9 +62,19 @@ SUITES = {
 }
 
 
+#: Suites of tools/analysis_tools/bench_runtimes.py (docs/benchmarks/runtime_<RT>/ and
+#: runtimes.md): every runtime in one run (``runtimes``, part of the default) or one each.
+RUNTIME_SUITES = dict({'runtimes': ['--profile']},
+                      **{f'runtime_{rt}': ['--runtimes', rt, '--profile'] for rt in RUNTIMES})
+
+
 def run_suite(name: str, threads: int, shared: bool) -> None:
-    cmd = [sys.executable, 'tools/analysis_tools/benchmark.py'] + SUITES[name] + [
-        '--threads', str(threads), '--out-dir', osp.join(OUT, name)]
+    if name in RUNTIME_SUITES:  # the runtimes' own thread settings: 2 (emo_mm.backends.base)
+        cmd = [sys.executable, 'tools/analysis_tools/bench_runtimes.py'] + RUNTIME_SUITES[name] \
+            + ['--out-dir', OUT]
+    else:
+        cmd = [sys.executable, 'tools/analysis_tools/benchmark.py'] + SUITES[name] + [
+            '--threads', str(threads), '--out-dir', osp.join(OUT, name)]
     env = dict(os.environ, OMP_WAIT_POLICY='PASSIVE') if shared else None
     print(f'[bench] {name}: {" ".join(cmd[1:])}', flush=True)
     subprocess.run(cmd, cwd=ROOT, check=True, env=env)
@@ -162,7 +178,9 @@ def summarise() -> None:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description='Regenerate the published speed tables')
-    parser.add_argument('--only', nargs='+', choices=list(SUITES), help='run only these suites')
+    parser.add_argument('--only', nargs='+', choices=list(SUITES) + list(RUNTIME_SUITES),
+                        help='run only these suites (runtimes: the per-runtime latency tables, '
+                        'docs/benchmarks/runtimes.md; runtime_<RT>: one runtime)')
     parser.add_argument('--summary-only', action='store_true',
                         help='only rebuild the summary and doc blocks from the existing JSON')
     parser.add_argument('--threads', type=int, default=2, help='CPU threads (default 2)')
@@ -170,7 +188,7 @@ def main(argv=None):
                         help='a machine loaded by other jobs: OMP_WAIT_POLICY=PASSIVE')
     args = parser.parse_args(argv)
     if not args.summary_only:
-        for name in args.only or SUITES:
+        for name in args.only or list(SUITES) + ['runtimes']:
             run_suite(name, args.threads, args.shared)
     summarise()
 

@@ -1,0 +1,121 @@
+"""The per-runtime latency suite (emo_mm.benchmark.runtimes, tools/analysis_tools/bench_runtimes.py)
+on two tiny models at 64 x 64 and one round: table shape, ratio and target columns, the per-op-type
+profiles of OpenVINO and ExecuTorch. No timing is asserted (the machine may be loaded)."""
+import json
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn as nn
+
+import emo_mm  # noqa: F401
+from emo_mm.benchmark import resolve_config, runtimes
+from emo_mm.models import EMO
+from emo_mm.testing import load_script
+
+SHAPE = (64, 64)
+FAST = dict(warmup=1, repeats=1, min_time=0., flops=False)
+
+
+def _tiny_models():
+    """'emo-1m': a shallow EMO-1M backbone; 'edgenext-xxsmall': a small conv net (its peer)."""
+    torch.manual_seed(0)
+    emo = EMO(arch=dict(EMO.arch_zoo['1m'], depths=[1, 1, 2, 2]), window_size=2).eval()
+    peer = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10)).eval()
+    return {'emo-1m': (emo, 'tiny-emo', False), 'edgenext-xxsmall': (peer, 'tiny-peer', True)}
+
+
+@pytest.fixture(scope='module')
+def models():
+    return _tiny_models()
+
+
+def test_every_model_of_the_suite_has_a_config():
+    for name in list(runtimes.OURS) + runtimes.PEERS:
+        assert osp.isfile(resolve_config(runtimes.OURS.get(name, name))[1]), name
+    assert set(runtimes.EQUAL_FLOPS) == set(runtimes.OURS)
+    assert set(runtimes.EQUAL_FLOPS.values()) <= set(runtimes.PEERS)
+    assert set(runtimes.RUNTIMES) >= {'onnxruntime', 'executorch', 'openvino', 'litert'}
+
+
+def test_table_rows_ratio_and_target(models):
+    rows, profiles = runtimes.run_runtime(models, 'onnxruntime', SHAPE, **FAST)
+    assert profiles == {}  # onnxruntime has no profiler here
+    assert [r['name'] for r in rows] == ['emo-1m', 'edgenext-xxsmall']
+    assert all(r['ms_per_image'] > 0 and len(r['seconds_per_step']) == 1 for r in rows), rows
+    assert all(r['max_error'] < 1e-3 and r['export_s'] > 0 for r in rows)
+    lines = runtimes.runtime_table(rows, 'onnxruntime')
+    assert lines[0] == ('| model | params (M) | ms (median) | ms (min-max) | vs EdgeNeXt of '
+                        'equal FLOPs: median · min | target |')
+    assert len(lines) == 4 and all(line.count('|') == 7 for line in lines)
+    ours, peer = lines[2].split(' | '), lines[3].split(' | ')
+    ratio = rows[1]['ms_per_image'] / rows[0]['ms_per_image']
+    assert ours[0] == '| **emo-1m**' and f'{ratio:.2f}× · ' in ours[4]
+    assert '(edgenext-xxsmall)' in ours[4] and ours[5] == '1.2× |'
+    assert peer[4] == '' and peer[5] == ' |'  # the peer has no ratio of its own
+
+
+def test_failed_export_is_a_row(models, monkeypatch):
+    from emo_mm.backends import OnnxBackend
+
+    def refuse(self, module, x, path):
+        raise RuntimeError('no such op')
+    monkeypatch.setattr(OnnxBackend, 'convert', refuse)
+    rows, _ = runtimes.run_runtime(models, 'onnxruntime', SHAPE, **FAST)
+    assert all('no such op' in r['error'] and 'ms_per_image' not in r for r in rows)
+    assert 'skipped: UnsupportedModel' in runtimes.runtime_table(rows, 'onnxruntime')[2]
+
+
+@pytest.mark.parametrize('runtime', ['openvino', 'executorch'])
+def test_profile_per_op_type(models, runtime):
+    rows, profiles = runtimes.run_runtime(models, runtime, SHAPE, profile=['emo-1m'],
+                                          profile_runs=3, **FAST)
+    assert all(r['ms_per_image'] > 0 for r in rows)
+    assert list(profiles) == ['emo-1m']
+    p = profiles['emo-1m']
+    assert len(p['ops']) >= 3 and all(ms >= 0 for ms in p['ops'].values())
+    assert sum(p['ops'].values()) == pytest.approx(p['total_ms'])
+    # the layers run inside the inference (loose: a loaded machine preempts inside layers)
+    assert 0 < p['total_ms'] <= 3 * p['wall_ms'], p
+    if runtime == 'openvino':
+        assert any(op.startswith('Convolution [') for op in p['ops']), p['ops']
+    else:
+        assert any(op.startswith('xnnpack: Convolution') for op in p['ops']), p['ops']
+        assert p['delegated_ms'] + p['non_delegated_ms'] == pytest.approx(p['total_ms'])
+    table = runtimes.profile_table(profiles, top=3)
+    assert len(table) == 2 + 3 + 1 and table[-1].startswith('| **sum of the layers')
+
+
+def test_tool_writes_runtime_tables_and_index(models, tmp_path, monkeypatch, capsys):
+    tool = load_script('tools/analysis_tools/bench_runtimes.py')
+    monkeypatch.setattr(runtimes, 'build_models', lambda names: {n: models[n] for n in names})
+    tool.main(['--runtimes', 'onnxruntime', 'openvino', '--models', 'emo-1m', 'edgenext-xxsmall',
+               '--shape', '64', '--warmup', '1', '--repeats', '1', '--min-time', '0',
+               '--no-flops', '--profile', '--profile-runs', '2', '--out-dir', str(tmp_path)])
+    for runtime in ('onnxruntime', 'openvino'):
+        with open(tmp_path / f'runtime_{runtime}' / 'benchmark.json') as f:
+            data = json.load(f)
+        assert data['meta']['machine']['threads'] == 2 and data['meta']['runtime'] == runtime
+        assert [r['name'] for r in data['results']] == ['emo-1m', 'edgenext-xxsmall']
+        assert bool(data['profiles']) == (runtime == 'openvino')
+    index = (tmp_path / 'runtimes.md').read_text()
+    assert index.index('### onnxruntime: batch-1') < index.index('### openvino: batch-1')
+    assert 'Command: `python tools/analysis_tools/bench_runtimes.py --runtimes onnxruntime' in index
+    assert 'Per-layer profile in openvino' in index and 'Load average' in index
+    assert 'Per-layer profile in openvino' in capsys.readouterr().out
+
+
+def test_make_bench_runs_the_runtime_suites(monkeypatch):
+    docs = load_script('tools/analysis_tools/bench_docs.py')
+    commands = []
+    monkeypatch.setattr(docs.subprocess, 'run', lambda cmd, **kw: commands.append(cmd[1:]))
+    monkeypatch.setattr(docs, 'summarise', lambda: None)
+    docs.main(['--only', 'runtime_openvino', 'runtimes'])
+    assert commands == [
+        ['tools/analysis_tools/bench_runtimes.py', '--runtimes', 'openvino', '--profile',
+         '--out-dir', 'docs/benchmarks'],
+        ['tools/analysis_tools/bench_runtimes.py', '--profile', '--out-dir', 'docs/benchmarks']]
+    commands.clear()
+    docs.main([])  # the default: every suite, the runtimes in one run at the end
+    assert commands[-1][0] == 'tools/analysis_tools/bench_runtimes.py' and len(commands) == 7
