@@ -9,6 +9,9 @@ rotated every round). One table per runtime: latency median and min-max, and the
 each of ours to the EdgeNeXt of equal FLOPs (:data:`EQUAL_FLOPS`) with its target
 (:data:`TARGETS`). :func:`openvino_profile` / :func:`executorch_profile` sum a runtime's own
 per-layer profile per op type. ``tools/analysis_tools/bench_runtimes.py`` is the command line.
+
+A model a runtime cannot take is a row that says why: ncnn cannot load the stock EdgeNeXt, whose
+``torch.unbind`` (the XCA attention's q, k, v) pnnx leaves unconverted.
 """
 import os.path as osp
 import re
@@ -289,12 +292,14 @@ def run_runtime(models: Dict[str, Tuple[nn.Module, str, bool]], runtime: str,
             row = summarise(item.case, 1)
             row.update(export_s=item.export_s, max_error=item.max_error)
             rows.append(row)
+        loaded = [item for item in items if item.infer is not None]
+        for item in items:  # unload all: the profiles run alone
+            item.infer = item.case.step = None
         profiles = {}
         if profile and runtime in PROFILERS:
             x = torch.randn(1, 3, *shape, generator=torch.Generator().manual_seed(0))
-            for item in items:
-                if item.case.name in profile and item.infer is not None:
-                    item.infer = item.case.step = None  # one loaded copy at a time
+            for item in loaded:
+                if item.case.name in profile:
                     profiles[item.case.name] = PROFILERS[runtime](item.path, x, profile_runs)
     return rows, profiles
 
