@@ -214,3 +214,24 @@ def test_quick_run_writes_pictures_and_summary(quick_run):
                    'mIoU', 'demo_det.png', 'python tools/demo.py --quick', 'total wall time',
                    TASKS['det'].quick_config):
         assert needed in text, needed
+
+
+def test_table_prints_one_row_per_finished_run(tmp_path, capsys):
+    def summary(seed, top1, passed):
+        check = dict(task='cls', metric='accuracy/top1', label='top-1 (%)', value=top1,
+                     bar=90.0, margin=top1 - 90.0, passed=passed, baseline=20.0,
+                     beats_baseline=True)
+        return dict(seed=seed, seeds={t: 42 if seed is None else seed for t in TASKS},
+                    quick=False, gpus=1, passed=passed, learned=True, checks=[check],
+                    total_seconds=61.0, machine=dict(load_start='0.1'))
+
+    for name, seed, top1, passed in (('a', None, 95.5, True), ('b', 3, 65.5, False)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / 'summary.json').write_text(json.dumps(summary(seed, top1, passed)))
+    assert demo.main(['--table', str(tmp_path / 'a'), str(tmp_path / 'b')]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()[2:]
+    assert rows == ['| `make demo` | 42 / 42 / 42 | 95.50 (+5.50) | PASS | 01:01 | 0.1 |',
+                    '| `make demo DEMO_ARGS="--seed 3"` | 3 / 3 / 3 | 65.50 (-24.50) | FAIL '
+                    '| 01:01 | 0.1 |']
+    assert demo.main(['--table', str(tmp_path / 'missing')]) == 1
+    assert 'summary.json not found' in capsys.readouterr().err

@@ -22,15 +22,18 @@ Usage::
     python tools/demo.py [--work-dir work_dirs/demo] [--data-root data/toy] [--seed N]
                          [--gpus 1] [--quick] [--verbose]
     make demo DEMO_ARGS="--seed 3 --work-dir work_dirs/demo_seed3"
+    python tools/demo.py --table work_dirs/demo work_dirs/demo_seed3   # one row per run
 
 The exit status is 0 when every stage ran and (full run) the quality bar passed, 1 otherwise.
 """
 import argparse
+import json
 import os
 import os.path as osp
 import sys
 
 from emo_mm.demo import DemoRun
+from emo_mm.demo.report import seed_table
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -52,6 +55,10 @@ def parse_args(argv=None):
                         help='shortened run (a few images and iterations) for the tests')
     parser.add_argument('--verbose', action='store_true',
                         help='print the tools\' full output (it always goes to <work-dir>/logs)')
+    parser.add_argument('--table', nargs='+', metavar='WORK_DIR',
+                        help='run nothing: print one Markdown row per finished run (the '
+                        'summary.json of each work dir: seeds, metrics with their margins, '
+                        'verdict, wall time)')
     args = parser.parse_args(argv)
     if args.gpus < 1:
         parser.error(f'--gpus / DEMO_GPUS must be >= 1, got {args.gpus}')
@@ -62,8 +69,24 @@ def parse_args(argv=None):
     return args
 
 
+def print_table(work_dirs) -> int:
+    summaries = []
+    for work_dir in work_dirs:
+        path = osp.join(work_dir, 'summary.json')
+        if not osp.isfile(path):
+            print(f'error: {path} not found: --table takes the work dirs of finished demo '
+                  'runs', file=sys.stderr)
+            return 1
+        with open(path) as f:
+            summaries.append(json.load(f))
+    print(seed_table(summaries))
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.table:
+        return print_table(args.table)
     demo = DemoRun(ROOT, args.work_dir, args.data_root, quick=args.quick, gpus=args.gpus,
                    verbose=args.verbose, seed=args.seed)
     try:

@@ -157,3 +157,37 @@ def write_summary(work_dir: str, *, results: Dict[str, dict], checks: List[dict]
     print('\n' + table)
     print('\n'.join(text[2:3] + text[5:9]))
     return passed if not quick else learned
+
+
+def seed_table(summaries: List[dict]) -> str:
+    """One Markdown row per demo run (``summary.json`` of ``tools/demo.py``): the seeds, each
+    metric with its margin over the bar (full run) or over the trivial baseline (quick run),
+    the verdict, the wall time and the load average at the start.
+
+    Example:
+        >>> check = dict(metric='accuracy/top1', label='top-1 (%)', value=95.0, bar=90.0,
+        ...              margin=5.0, passed=True, baseline=20.0, beats_baseline=True)
+        >>> print(seed_table([dict(seed=None, seeds=dict(cls=42, det=42, seg=42), quick=False,
+        ...     passed=True, learned=True, checks=[check], total_seconds=754.0,
+        ...     machine=dict(load_start='0.2'))]))
+        | run | seeds (cls / det / seg) | top-1 (%) | verdict | wall time | load at start |
+        |---|---|---|---|---|---|
+        | `make demo` | 42 / 42 / 42 | 95.00 (+5.00) | PASS | 12:34 | 0.2 |
+    """
+    if not summaries:
+        raise ValueError('seed_table: no summaries given')
+    labels = [c['label'] for c in summaries[0]['checks']]
+    rows = []
+    for s in summaries:
+        cells = []
+        for c in s['checks']:
+            digits = 3 if c['bar'] < 1 else 2
+            over = c['margin'] if not s['quick'] else c['value'] - c['baseline']
+            cells.append(f'{c["value"]:.{digits}f} ({over:+.{digits}f})')
+        verdict = ('PASS' if s['passed'] else 'FAIL') if not s['quick'] else (
+            'learns' if s['learned'] else 'NO LEARNING')
+        rows.append([f'`{run_command(s["quick"], s.get("gpus", 1), s["seed"])}`',
+                     ' / '.join(str(s['seeds'][t]) for t in TASKS), *cells, verdict,
+                     format_time(s['total_seconds']), s['machine']['load_start']])
+    return markdown_table(['run', 'seeds (' + ' / '.join(TASKS) + ')', *labels, 'verdict',
+                           'wall time', 'load at start'], rows).rstrip('\n')
