@@ -135,6 +135,25 @@ def test_tool_writes_runtime_tables_and_index(request, tmp_path, monkeypatch, ca
     assert 'Per-layer profile in openvino' in capsys.readouterr().out
 
 
+def test_threads_option(tmp_path, monkeypatch):
+    """``--threads 1`` loads every runtime with one thread (recorded in the table) and leaves
+    the default of the process as it was."""
+    from emo_mm.backends.base import THREADS, threads
+    models = _tiny_models()
+    tool = load_script('tools/analysis_tools/bench_runtimes.py')
+    monkeypatch.setattr(runtimes, 'build_models', lambda names: {n: models[n] for n in names})
+    seen = []
+    run_runtime = runtimes.run_runtime
+    monkeypatch.setattr(runtimes, 'run_runtime',
+                        lambda *a, **k: seen.append(threads()) or run_runtime(*a, **k))
+    tool.main(['--runtimes', 'onnxruntime', '--models', 'emo-1m', '--shape', '64', '--warmup',
+               '1', '--repeats', '1', '--min-time', '0', '--no-flops', '--threads', '1',
+               '--out-dir', str(tmp_path)])
+    with open(tmp_path / 'runtime_onnxruntime' / 'benchmark.json') as f:
+        assert json.load(f)['meta']['machine']['threads'] == 1
+    assert seen == [1] and threads() == THREADS
+
+
 def test_make_bench_runs_the_runtime_suites(monkeypatch):
     docs = load_script('tools/analysis_tools/bench_docs.py')
     commands = []

@@ -18,8 +18,33 @@ import torch.nn as nn
 from ..deployment import ExportWrapper, deploy_copy
 from ..models.layers.tracing import exporting
 
-#: Threads a runtime may use for the check (the CI machines have 2 cores).
+#: Threads a runtime uses by default (the CI machines have 2 cores); :func:`set_threads` changes
+#: it for the artefacts loaded afterwards.
 THREADS = 2
+_threads = THREADS
+
+
+def threads() -> int:
+    """Threads the runtimes are loaded with: :data:`THREADS` unless :func:`set_threads` said
+    otherwise."""
+    return _threads
+
+
+def set_threads(count: int) -> int:
+    """Load the next artefacts with ``count`` threads (e.g. 1 for a benchmark pinned to one
+    core); returns the previous count.
+
+    Example:
+        >>> previous = set_threads(1)
+        >>> threads()
+        1
+        >>> _ = set_threads(previous)
+    """
+    global _threads
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f'threads must be a positive int, got {count!r}')
+    previous, _threads = _threads, count
+    return previous
 
 
 class BackendUnavailable(RuntimeError):
@@ -100,7 +125,7 @@ class Backend:
         raise NotImplementedError
 
     def load(self, path: str) -> Callable[[torch.Tensor], List[np.ndarray]]:
-        """Load the artefact at ``path`` into the runtime (CPU, :data:`THREADS` threads, fp32);
+        """Load the artefact at ``path`` into the runtime (CPU, :func:`threads` threads, fp32);
         returns ``infer(x) -> outputs`` in the module's order."""
         raise NotImplementedError
 
@@ -155,4 +180,4 @@ def sample(shape: Tuple[int, int], seed: int = 0) -> torch.Tensor:
 
 __all__ = ['Backend', 'BackendUnavailable', 'UnsupportedModel', 'ExportModule', 'PARTS',
            'THREADS', 'artefact_size', 'exporting', 'flatten', 'max_errors', 'output_index',
-           'require', 'sample']
+           'require', 'sample', 'set_threads', 'threads']

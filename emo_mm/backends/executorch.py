@@ -2,7 +2,16 @@
 Python runtime (the same XNNPACK kernels as on Android / iOS)."""
 import torch
 
-from .base import Backend
+from .base import Backend, threads
+
+
+def use_threads() -> None:
+    """Size ExecuTorch's (process-wide) XNNPACK threadpool to
+    :func:`~emo_mm.backends.base.threads`: by default it takes every core of the machine, also
+    in a process pinned to fewer (``taskset``)."""
+    from executorch.extension.pybindings import portable_lib
+    if portable_lib._threadpool_get_thread_count() != threads():
+        portable_lib._unsafe_reset_threadpool(threads())
 
 
 class ExecuTorchBackend(Backend):
@@ -23,5 +32,6 @@ class ExecuTorchBackend(Backend):
 
     def load(self, path):
         from executorch.runtime import Runtime
+        use_threads()
         method = Runtime.get().load_program(path).load_method('forward')
         return lambda x: [o.numpy() for o in method.execute([x])]

@@ -1,7 +1,7 @@
 """LiteRT (TensorFlow Lite) flatbuffer (``.tflite``) by ``litert_torch.convert``, run by the
 ``ai_edge_litert`` interpreter (XNNPACK delegate, as on Android)."""
 
-from .base import THREADS, Backend, output_index
+from .base import Backend, output_index, threads
 
 
 class LiteRtBackend(Backend):
@@ -17,7 +17,7 @@ class LiteRtBackend(Backend):
 
     def load(self, path):
         from ai_edge_litert.interpreter import Interpreter
-        interpreter = Interpreter(model_path=path, num_threads=THREADS)
+        interpreter = Interpreter(model_path=path, num_threads=threads())
         name = interpreter.get_signature_list()['serving_default']['inputs'][0]
         runner = interpreter.get_signature_runner('serving_default')
 

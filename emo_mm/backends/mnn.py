@@ -14,10 +14,11 @@ import tempfile
 
 import numpy as np
 
-from .base import THREADS, Backend
+from .base import Backend, threads
 from .onnx import write_onnx
 
-CONFIG = {'backend': 'CPU', 'precision': 'high', 'numThread': THREADS}
+#: Runtime settings of the check (``numThread``: :func:`~emo_mm.backends.base.threads` at load).
+CONFIG = {'backend': 'CPU', 'precision': 'high'}
 #: ``MNN::Interpreter::HintMode::WINOGRAD_MEMORY_LEVEL``, set to 0 for the check: with the
 #: default (3) MNN picks large Winograd tiles for 3 x 3 convs, 1.9e-4 (relative) off on
 #: RetinaNet's head and 3e-4 on EdgeFormer-S; at 0 it matches onnxruntime's error.
@@ -60,7 +61,7 @@ class MnnBackend(Backend):
 
     def load(self, path):
         import MNN
-        runtime = MNN.nn.create_runtime_manager((CONFIG, ))
+        runtime = MNN.nn.create_runtime_manager((dict(CONFIG, numThread=threads()), ))
         runtime.set_hint(WINOGRAD_MEMORY_LEVEL, 0)
         info = MNN.nn.load_module_from_file(path, [], [], runtime_manager=runtime).get_info()
         net = MNN.nn.load_module_from_file(path, info['inputNames'], info['outputNames'],

@@ -10,7 +10,7 @@ import tempfile
 
 import numpy as np
 
-from .base import THREADS, Backend, output_index
+from .base import Backend, output_index, threads
 
 
 class NcnnBackend(Backend):
@@ -33,7 +33,7 @@ class NcnnBackend(Backend):
         net = ncnn.Net()
         opt = net.opt
         opt.use_vulkan_compute = False
-        opt.num_threads = THREADS
+        opt.num_threads = threads()
         opt.use_fp16_packed = opt.use_fp16_storage = opt.use_fp16_arithmetic = False
         opt.use_bf16_storage = False
         if net.load_param(path) or net.load_model(path[:-len(self.suffix)] + '.ncnn.bin'):

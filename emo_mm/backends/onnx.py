@@ -9,7 +9,7 @@ from typing import List
 import numpy as np
 import torch
 
-from .base import THREADS, Backend, ExportModule
+from .base import Backend, ExportModule, threads
 
 OPSET = 18
 
@@ -34,5 +34,5 @@ class OnnxBackend(Backend):
 
     def load(self, path):
         from ..deployment import onnx_session, run_onnx
-        session = onnx_session(path, threads=THREADS)
+        session = onnx_session(path, threads=threads())
         return lambda x: [np.asarray(o) for o in run_onnx(session, x)]

@@ -9,9 +9,15 @@ import os.path as osp
 
 import torch
 
-from .base import THREADS, Backend
+from .base import Backend, threads
 
-CONFIG = {'INFERENCE_NUM_THREADS': THREADS, 'INFERENCE_PRECISION_HINT': 'f32'}
+#: CPU plugin settings of the check (``INFERENCE_NUM_THREADS``: :func:`config`).
+CONFIG = {'INFERENCE_PRECISION_HINT': 'f32'}
+
+
+def config() -> dict:
+    """:data:`CONFIG` with :func:`~emo_mm.backends.base.threads` threads."""
+    return dict(CONFIG, INFERENCE_NUM_THREADS=threads())
 
 
 class OpenVinoBackend(Backend):
@@ -28,7 +34,7 @@ class OpenVinoBackend(Backend):
 
     def load(self, path):
         import openvino as ov
-        compiled = ov.Core().compile_model(path, 'CPU', CONFIG)
+        compiled = ov.Core().compile_model(path, 'CPU', config())
 
         def infer(x):
             result = compiled([x.numpy()])

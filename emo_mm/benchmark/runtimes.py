@@ -3,7 +3,7 @@ OpenVINO, LiteRT, ncnn, MNN), ours against the stock mmpretrain peers.
 
 Every model is exported once per runtime by :func:`emo_mm.backends.export_model` (the deploy
 form: our backbones' BatchNorms folded, MobileOne reparameterised), then loaded with the
-runtime's own Python API (:data:`emo_mm.backends.base.THREADS` threads, fp32, batch 1) and timed
+runtime's own Python API (:func:`emo_mm.backends.base.threads` threads, fp32, batch 1) and timed
 by :func:`emo_mm.benchmark.timing.measure` (warm-up, then interleaved measurements, the order
 rotated every round). One table per runtime: latency median and min-max, and the speed ratio of
 each of ours to the EdgeNeXt of equal FLOPs (:data:`EQUAL_FLOPS`) with its target
@@ -189,8 +189,8 @@ def openvino_profile(path: str, x: torch.Tensor, runs: int = 10, warmup: int = 2
     """
     import openvino as ov
 
-    from emo_mm.backends.openvino import CONFIG
-    compiled = ov.Core().compile_model(path, 'CPU', dict(CONFIG, PERF_COUNT=True))
+    from emo_mm.backends.openvino import config
+    compiled = ov.Core().compile_model(path, 'CPU', dict(config(), PERF_COUNT=True))
     request = compiled.create_infer_request()
     feed = [x.numpy()]
     for _ in range(warmup):
@@ -222,6 +222,9 @@ def executorch_profile(path: str, x: torch.Tensor, runs: int = 10, warmup: int =
     """
     from executorch.devtools import Inspector
     from executorch.extension.pybindings.portable_lib import _load_for_executorch
+
+    from emo_mm.backends.executorch import use_threads
+    use_threads()
     program = _load_for_executorch(path, enable_etdump=True)
     walls = []
     for i in range(warmup + runs):

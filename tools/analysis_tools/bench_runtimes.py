@@ -4,11 +4,11 @@ EMO / EMOv2 1M-5M and EdgeFormer-S against EdgeNeXt XXS / XS / S, MobileOne S0-S
 
     python tools/analysis_tools/bench_runtimes.py [--runtimes RT ...] [--models NAME ...]
         [--shape 224] [--part {model,backbone}] [--warmup 5] [--repeats 7] [--min-time 1]
-        [--profile [NAME ...]] [--profile-runs 20] [--out-dir docs/benchmarks]
+        [--profile [NAME ...]] [--profile-runs 20] [--threads 2] [--out-dir docs/benchmarks]
 
 Each model is exported once per runtime through ``emo_mm.backends`` (deploy form, into a temp
-dir), loaded with the runtime's Python API (2 threads, fp32) and timed at batch 1, the models
-interleaved (``emo_mm.benchmark.timing.measure``). Per runtime it writes
+dir), loaded with the runtime's Python API (``--threads``, default 2; fp32) and timed at batch 1,
+the models interleaved (``emo_mm.benchmark.timing.measure``). Per runtime it writes
 ``OUT/runtime_<RT>/benchmark.{md,json}`` (machine, date, command, the table with each of ours
 against its EdgeNeXt of equal FLOPs and the target of issue 20), then rebuilds
 ``OUT/runtimes.md`` from every ``runtime_*`` run there. ``--profile`` adds the runtime's own
@@ -47,6 +47,9 @@ def parse_args(argv=None):
                         help='per-layer profile of these models in OpenVINO / ExecuTorch '
                         f'(no names: {" ".join(PROFILE_MODELS)})')
     parser.add_argument('--profile-runs', type=int, default=20, help='inferences per profile')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='threads of every runtime (default: emo_mm.backends.base.THREADS, '
+                        '2); 1 for a run pinned to one core (taskset -c N)')
     parser.add_argument('--out-dir', default=osp.join('docs', 'benchmarks'),
                         help='where runtime_<RT>/ and runtimes.md go (default docs/benchmarks)')
     args = parser.parse_args(argv)
@@ -78,12 +81,23 @@ def write_index(out_dir: str) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    from emo_mm.backends.base import THREADS
-    from emo_mm.benchmark import runtimes
-    from emo_mm.machine import machine_info
+    from emo_mm.backends.base import set_threads
     shape = tuple(args.shape) * (2 if len(args.shape) == 1 else 1)
     command = 'python tools/analysis_tools/bench_runtimes.py ' + shlex.join(
         sys.argv[1:] if argv is None else argv)
+    previous = set_threads(args.threads) if args.threads is not None else None
+    try:
+        return _run(args, shape, command)
+    finally:
+        if previous is not None:
+            set_threads(previous)
+
+
+def _run(args, shape, command):
+    """Every runtime of ``args``: export, time, write its tables; then the index."""
+    from emo_mm.backends.base import threads
+    from emo_mm.benchmark import runtimes
+    from emo_mm.machine import machine_info
     models = runtimes.build_models(args.models)
     results = {}
     for runtime in args.runtimes:
@@ -92,9 +106,9 @@ def main(argv=None):
         rows, profiles = runtimes.run_runtime(
             models, runtime, shape, args.warmup, args.repeats, args.min_time, args.part,
             not args.no_flops, args.profile or (), args.profile_runs)
-        info = dict(machine_info('cpu'), threads=THREADS)
+        info = dict(machine_info('cpu'), threads=threads())
         what = 'classifiers' if args.part == 'model' else 'backbones'
-        meta = dict(title=f'{runtime}: batch-1 latency ({THREADS} threads, {shape[0]}x{shape[1]}, '
+        meta = dict(title=f'{runtime}: batch-1 latency ({threads()} threads, {shape[0]}x{shape[1]}, '
                     f'fp32, {what})',
                     machine=info, command=command, runtime=runtime,
                     runtime_version=runtimes.runtime_version(runtime),
