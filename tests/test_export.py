@@ -185,6 +185,44 @@ def test_exported_graph_fits_every_runtime(name):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize('cls', [EMO, EMOv2])
+def test_static_export_leaves_out_empty_pads_and_one_window_copies(cls):
+    """At a size whose maps are window multiples (224: stage 3 is 2 x 2 windows of 7, stage 4
+    one window) a static export holds no zero pad / full crop (``alias_copy`` in ExecuTorch),
+    no ``expand`` before the attention's batched matmuls, and EMOv2's one-window stage 4 runs
+    one attention (the grid group is the local window); the values stay the eager ones."""
+    model = cls(arch=dict(cls.arch_zoo['1m'], depths=[1, 1, 2, 2]), out_indices=(3, 4),
+                window_size=(7, 7, 7, 7)).eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        program = torch.export.export(model, (x, )).run_decompositions()
+        expected = model(x)
+    targets = [str(n.target) for n in program.graph.nodes if n.op == 'call_function']
+    for op in ('constant_pad_nd', 'alias', 'expand'):
+        assert not [t for t in targets if op in t], op
+    # stage 3 attends in 1 (EMO) / 2 (EMOv2: grid + local) partitions, stage 4 in one
+    assert sum('_softmax' in t for t in targets) == (2 if cls is EMO else 3)
+    for a, b in zip(program.module()(x), expected):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_one_window_hybrid_attention_is_exact():
+    """EMOv2's attention on a one-window map computes one partition and doubles it: equal, bit
+    for bit, to summing the grid and the local attention."""
+    from emo_mm.models.layers import HybridWindowAttention
+    from emo_mm.models.layers.attention import window_dims
+    torch.manual_seed(0)
+    for window in (7, 0):
+        attn = HybridWindowAttention(40, 160, 20, window).eval()
+        x = torch.randn(2, 40, 7, 7)
+        with torch.no_grad():
+            wh, ww, Hp, Wp = window_dims(window, 7, 7)
+            qk, v = attn.qk(x).permute(0, 2, 3, 1), attn.v(x).permute(0, 2, 3, 1)
+            both = sum(merge_heads(attn._attend(kind, qk, v, wh, ww), kind, 2, Hp, Wp, wh, ww)
+                       for kind in ('grid', 'local'))
+            assert torch.equal(attn(x), both.permute(0, 3, 1, 2))
+
+
 def test_one_switch_for_every_tracer():
     """``is_exporting`` is what every layer asks; ``exporting()`` forces it."""
     assert not is_exporting()

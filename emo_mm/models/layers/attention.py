@@ -30,7 +30,14 @@ def _swap(x: torch.Tensor, shape: Tuple[int, int, int, int]) -> torch.Tensor:
     ``clone`` copies unconditionally: a ``reshape`` / ``contiguous`` would first test whether the
     copy can be skipped (when an axis has size 1), and ``torch.export`` turns that test into a
     guard that pins the number of windows to the example's.
+
+    When one of the swapped blocks is known (a plain int, i.e. not a symbolic size of a dynamic
+    export) to have size 1, nothing moves: the result is a reshape, and the graph has one copy
+    less (the one-window stage 4 of a 224 x 224 classifier; a runtime runs every copy).
     """
+    B, X, Y, Z = shape
+    if (isinstance(X, int) and X == 1) or (isinstance(Y, int) and Y == 1):
+        return x.reshape(B, Y, X, Z)
     return x.reshape(shape).transpose(1, 2).clone(memory_format=torch.contiguous_format)
 
 
@@ -83,6 +90,8 @@ def partition_heads(x: torch.Tensor, kind: str, wh: int, ww: int, num_heads: int
         x = _swap(x, (B, wh * ww, parts * n1 * n2 * num_heads, d))
     groups = n1 * n2 * num_heads
     x = x.view(B, parts * groups, wh * ww, d)
+    if parts == 1:  # (a slice of the whole would be exported as a copy: alias_copy)
+        return [x]
     return [x[:, p * groups:(p + 1) * groups] for p in range(parts)]
 
 
@@ -117,9 +126,12 @@ def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
     CPU runs, training included, use two batched matmuls and a softmax, which compute the same
     thing. A traced or exported model (:func:`~emo_mm.models.layers.tracing.is_exporting`: FLOP
     counting, ``torch.export``, ONNX, ``torch.compile``) gets the plain form ``softmax((q @ k^T)
-    * scale) @ v`` of 4-D matmuls: exporters decompose ``scaled_dot_product_attention`` into
-    extra masking ops (``_safe_softmax``) that mobile runtimes run slowly or not at all, while
-    the plain pattern is what their attention fusions look for. The choice depends only on
+    * scale) @ v`` as two 3-D batched matmuls: exporters decompose
+    ``scaled_dot_product_attention`` into extra masking ops (``_safe_softmax``) that mobile
+    runtimes run slowly or not at all, while the plain pattern is what their attention fusions
+    look for; and a 4-D ``matmul`` is lowered as ``expand`` + ``bmm``, whose ``expand_copy``
+    ExecuTorch runs outside its XNNPACK delegate (a copy of q, k and v: 5-10 % of EMO-1M /
+    EMOv2-1M there). The choice depends only on
     device, widths and tracing, never on autograd, so training and inference take the same ops.
 
     Example:
@@ -130,7 +142,8 @@ def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
     """
     G, h, N, d = q.shape
     if is_exporting():
-        return torch.matmul(q, k.transpose(-2, -1)).mul(d**-0.5).softmax(-1).matmul(v)
+        attn = torch.bmm(q.reshape(G * h, N, d), k.reshape(G * h, N, d).transpose(1, 2))
+        return torch.bmm(attn.mul(d**-0.5).softmax(-1), v.reshape(G * h, N, -1)).view(G, h, N, -1)
     if v.shape[-1] == q.shape[-1] or not q.is_cpu:
         return F.scaled_dot_product_attention(q, k, v)
     attn = torch.baddbmm(q.new_empty(1, 1, 1), q.reshape(G * h, N, d),
@@ -150,12 +163,30 @@ def window_dims(window_size: int, H: int, W: int) -> Tuple[int, int, int, int]:
     return wh, ww, (H + wh - 1) // wh * wh, (W + ww - 1) // ww * ww
 
 
+def _known_equal(a, b) -> bool:
+    """``a == b`` for sizes that are plain ints. A dynamic export's symbolic sizes are never
+    compared (a data-dependent branch: the graph must fit every size); a static one's are ints,
+    and its graph fits the example's size only anyway."""
+    return all(isinstance(v, int) for v in (*a, *b)) and tuple(a) == tuple(b)
+
+
 def pad_to(x: torch.Tensor, Hp: int, Wp: int) -> torch.Tensor:
-    """Zero-pad an NCHW map on the right / bottom to ``Hp x Wp``."""
+    """Zero-pad an NCHW map on the right / bottom to ``Hp x Wp``.
+
+    An empty padding is left out where the sizes are known: an exported ``pad`` by zero
+    becomes a copy (``alias_copy``) that ExecuTorch runs outside its XNNPACK delegate."""
     H, W = x.shape[-2:]
-    if not is_exporting() and (Hp, Wp) == (H, W):
-        return x  # (no data-dependent branch while exporting: the graph must fit every size)
+    if (not is_exporting() or _known_equal((H, W), (Hp, Wp))) and (Hp, Wp) == (H, W):
+        return x
     return F.pad(x, (0, Wp - W, 0, Hp - H))
+
+
+def crop_to(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+    """The top-left ``H x W`` of an NHWC map (the inverse of :func:`pad_to`; no op where the
+    sizes are known to match, as there)."""
+    if (not is_exporting() or _known_equal(x.shape[1:3], (H, W))) and x.shape[1:3] == (H, W):
+        return x
+    return x[:, :H, :W]
 
 
 class _WindowAttentionBase(nn.Module):
@@ -211,7 +242,7 @@ class GridWindowAttention(_WindowAttentionBase):
         nhwc = x.permute(0, 2, 3, 1)
         out = self._attend('grid', self.qk(x).permute(0, 2, 3, 1), nhwc, wh, ww)
         out = merge_heads(out, 'grid', x.shape[0], Hp, Wp, wh, ww)
-        return self.v(out[:, :H, :W].permute(0, 3, 1, 2))
+        return self.v(crop_to(out, H, W).permute(0, 3, 1, 2))
 
 
 class HybridWindowAttention(_WindowAttentionBase):
@@ -219,7 +250,9 @@ class HybridWindowAttention(_WindowAttentionBase):
     (long range) and over local windows (short range); the two results are summed.
 
     ``v`` (1x1 conv to ``mid_channels`` + GELU) is computed *before* attention, so each head carries
-    ``mid_channels / num_heads`` value channels.
+    ``mid_channels / num_heads`` value channels. Where the padded map is a single window (stage
+    4 of a 224 x 224 classifier, global attention) the two attentions see the same groups and
+    give the same values, so one is computed and doubled (exactly: ``a + a``).
 
     Example:
         >>> attn = HybridWindowAttention(80, 240, head_dim=20, window_size=7)
@@ -235,5 +268,9 @@ class HybridWindowAttention(_WindowAttentionBase):
         v = self.v(x).permute(0, 2, 3, 1)
         B = x.shape[0]
         out = merge_heads(self._attend('grid', qk, v, wh, ww), 'grid', B, Hp, Wp, wh, ww)
-        out = out + merge_heads(self._attend('local', qk, v, wh, ww), 'local', B, Hp, Wp, wh, ww)
-        return out[:, :H, :W].permute(0, 3, 1, 2)
+        if _known_equal((Hp, Wp), (wh, ww)):  # one window: the grid group is the local window
+            out = out + out
+        else:
+            out = out + merge_heads(self._attend('local', qk, v, wh, ww), 'local', B, Hp, Wp,
+                                    wh, ww)
+        return crop_to(out, H, W).permute(0, 3, 1, 2)
