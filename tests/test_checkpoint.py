@@ -132,6 +132,44 @@ def test_load_pretrained_forms(source, tmp_path):
     assert torch.equal(model.stage4[2].mixer.qk.conv.weight, official['stage4.2.eops.0.qk.conv.weight'])
 
 
+@pytest.mark.parametrize('arch_cls', [EMO, EMOv2])
+def test_out_norms_start_fresh_and_normalise_each_level(arch_cls, tmp_path):
+    """``out_norms=True`` adds one LayerNorm2d per returned level. ImageNet checkpoints lack
+    them: loading keeps them as initialised (and says so) while every other key must still match;
+    a checkpoint that has them (a finetuned detector's backbone) loads them."""
+    arch = '1m'
+    official = official_weights.make_state_dict(('emo_' if arch_cls is EMO else 'emo2_') + arch)
+    path = tmp_path / 'w.pth'
+    torch.save({'state_dict': convert_official_to_mmpretrain(official)}, path)
+    model = arch_cls(arch=arch, out_indices=(3, 4), out_norms=True)
+    assert model.fresh_keys() == ('out_norm3.weight', 'out_norm3.bias', 'out_norm4.weight',
+                                  'out_norm4.bias')
+    load_pretrained(model, str(path), prefix='backbone.')
+    assert torch.equal(model.out_norm4.weight, torch.ones(model.out_channels[4]))
+    plain = arch_cls(arch=arch, out_indices=(3, 4))
+    load_pretrained(plain, str(path), prefix='backbone.')
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        normed, raw = model.eval()(x), plain.eval()(x)
+    for a, b in zip(normed, raw):
+        mean = b.mean(1, keepdim=True)
+        ref = (b - mean) / (b.var(1, unbiased=False, keepdim=True) + 1e-6).sqrt()
+        torch.testing.assert_close(a, ref, atol=1e-4, rtol=1e-4)
+        assert a.std(1).mean() == pytest.approx(1, abs=0.01)
+    # a checkpoint with the norms loads them; other missing keys are still errors
+    with torch.no_grad():
+        model.out_norm3.weight.fill_(2.0)
+    torch.save({'state_dict': {'backbone.' + k: v for k, v in model.state_dict().items()}}, path)
+    again = arch_cls(arch=arch, out_indices=(3, 4), out_norms=True)
+    load_pretrained(again, str(path), prefix='backbone.')
+    assert torch.equal(again.out_norm3.weight, model.out_norm3.weight)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith('stage4.')}
+    torch.save({'state_dict': {'backbone.' + k: v for k, v in state.items()}}, path)
+    with pytest.raises(CheckpointError, match='missing keys'):
+        load_pretrained(arch_cls(arch=arch, out_indices=(3, 4), out_norms=True), str(path),
+                        prefix='backbone.')
+
+
 def test_missing_pretrained_file_is_an_error(tmp_path):
     model = EMO(arch='1m', init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'emo_1m_in1k.pth'),
                                          prefix='backbone.'))

@@ -17,7 +17,9 @@ def load_pretrained(module: torch.nn.Module, checkpoint: str, prefix: Optional[s
     Accepts emo_mm classifier checkpoints (``backbone.*``; e.g. trained with our cls configs),
     ``--backbone-only`` files, and the official files that the backbone's ``convert_official``
     converts on the fly (EMO / EMOv2). Every backbone parameter must be found with the right
-    shape; keys the backbone does not have (classification head, final norm) are ignored. Error
+    shape, except the layers the backbone adds for finetuning (its ``fresh_keys()``, e.g. EMO's
+    ``out_norms``), which keep their initial values when the file lacks them; keys the backbone
+    does not have (classification head, final norm) are ignored. Error
     messages name the backbone's converter tool (its ``converter`` attribute).
 
     Raises:
@@ -55,7 +57,10 @@ def _load(module: torch.nn.Module, checkpoint: str, prefix: Optional[str], logge
                                   f'(first keys: {list(sd)[:5]}){hint}')
         sd = matched
     own = module.state_dict()
-    missing = [k for k in own if k not in sd]
+    # layers the backbone adds for finetuning (e.g. EMO's out_norms) start as initialised when
+    # the checkpoint lacks them
+    fresh = [k for k in getattr(module, 'fresh_keys', tuple)() if k not in sd]
+    missing = [k for k in own if k not in sd and k not in fresh]
     mismatched = [f'{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}'
                   for k in own if k in sd and sd[k].shape != own[k].shape]
     if missing or mismatched:
@@ -67,8 +72,9 @@ def _load(module: torch.nn.Module, checkpoint: str, prefix: Optional[str], logge
             if len(missing) > 20:
                 lines.append(f'  ... and {len(missing) - 20} more')
         raise CheckpointError('\n'.join(lines) + hint)
-    module.load_state_dict({k: sd[k] for k in own}, strict=True)
+    module.load_state_dict({k: sd[k] for k in own if k not in fresh}, strict=not fresh)
     ignored = sorted(set(sd) - set(own))
-    print_log(f'Loaded {len(own)} tensors of {type(module).__name__} from {checkpoint}'
-              + (f' (ignored {len(ignored)} keys not in the backbone: {ignored[:4]}...)' if ignored else ''),
+    print_log(f'Loaded {len(own) - len(fresh)} tensors of {type(module).__name__} from {checkpoint}'
+              + (f' (ignored {len(ignored)} keys not in the backbone: {ignored[:4]}...)' if ignored else '')
+              + (f' (kept {len(fresh)} new tensors as initialised: {fresh[:4]})' if fresh else ''),
               logger=logger)

@@ -233,6 +233,13 @@ class EMOBackboneBase(StagedBackbone):
         norm_eval (bool): Keep every BatchNorm in eval mode while training. Defaults to False.
         with_cp (bool): Activation checkpointing per block while training. Defaults to False.
         final_norm (bool): Apply the classification LayerNorm to level 4. Defaults to False.
+        out_norms (bool): A new LayerNorm2d (``out_norm{i}``, weight 1, bias 0) on each returned
+            level, after ``final_norm``: the raw stage outputs of a classifier trained with weight
+            decay can be tiny (a toy EMOv2-1M's stride-16/32 outputs vary by ~0.03 over positions),
+            which the stock detection heads' BatchNorms (eps 1e-3) cannot use until the backbone
+            is rewritten (configs/det/toy/ssdlite_emo2-1m_toy-det.py). Not in the papers' configs.
+            Pretrained checkpoints without these keys load; the norms then start fresh.
+            Defaults to False.
         deploy (bool): Build the inference form with BatchNorms folded into convs (see
             :meth:`switch_to_deploy`). Defaults to False.
         init_cfg (dict | list[dict], optional): Initialisation config; a
@@ -260,6 +267,7 @@ class EMOBackboneBase(StagedBackbone):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  final_norm: bool = False,
+                 out_norms: bool = False,
                  deploy: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(out_indices, frozen_stages, norm_eval, with_cp, deploy, init_cfg)
@@ -295,6 +303,10 @@ class EMOBackboneBase(StagedBackbone):
         self.final_norm = final_norm
         if final_norm:
             self.norm = LayerNorm2d(dims[-1])
+        self.out_norms = out_norms
+        if out_norms:
+            for level in self.out_indices:
+                self.add_module(f'out_norm{level}', LayerNorm2d(self.out_channels[level]))
         self._freeze_stages()
 
     # ------------------------------------------------------------------ subclass hooks
@@ -327,7 +339,15 @@ class EMOBackboneBase(StagedBackbone):
 
     # ------------------------------------------------------------------ outputs / checkpoints
     def _level_output(self, level: int, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x) if level == NUM_LEVELS - 1 and self.final_norm else x
+        if level == NUM_LEVELS - 1 and self.final_norm:
+            x = self.norm(x)
+        return getattr(self, f'out_norm{level}')(x) if self.out_norms else x
+
+    def fresh_keys(self) -> Tuple[str, ...]:
+        """State-dict keys that pretrained (ImageNet) checkpoints do not have: the new
+        ``out_norms``. :func:`~emo_mm.models.pretrained.load_pretrained` keeps them as
+        initialised when a checkpoint lacks them."""
+        return tuple(k for k in self.state_dict() if k.startswith('out_norm'))
 
     @classmethod
     def convert_official(cls, state_dict: Dict[str, torch.Tensor]
