@@ -202,8 +202,8 @@ def test_softmax_attention_matches_sdpa_forward_and_backward(v_width):
 
 def test_cpu_training_attention_avoids_sdpa_math_fallback_and_traces_as_matmuls(monkeypatch):
     """EMOv2's ``v`` is wider than ``q``: CPU SDPA has no fused kernel for it, so eager CPU
-    runs -- training included -- take two batched matmuls; a traced graph holds plain matmuls
-    and a softmax (what exporters keep as is), never SDPA."""
+    runs -- training included -- take two batched matmuls; a traced graph holds plain batched
+    matmuls and a softmax (what exporters keep as is), never SDPA."""
     import torch.nn.functional as F
     calls = []
     sdpa = F.scaled_dot_product_attention
@@ -222,7 +222,10 @@ def test_cpu_training_attention_avoids_sdpa_math_fallback_and_traces_as_matmuls(
     assert calls == []
     kinds = [node.kind() for node in graph.nodes()]
     attention_blocks = 7 + 2  # stages 3 and 4 of the 1M arch, first blocks excepted
-    assert kinds.count('aten::matmul') == attention_blocks * 2 * 2  # grid + local, 2 each
+    # the export form (emo_mm/models/layers/attention.py): each attention is two 3-D batched
+    # matmuls, which every exporter keeps as one op (a 4-D matmul became expand + bmm)
+    assert kinds.count('aten::bmm') == attention_blocks * 2 * 2  # grid + local, 2 each
+    assert kinds.count('aten::matmul') == 0
     assert kinds.count('aten::softmax') == attention_blocks * 2
 
 

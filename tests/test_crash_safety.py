@@ -751,7 +751,10 @@ def test_conv_weights_take_the_layout_of_their_gradients():
 
     _, outs, grads, mismatched = step(False)
     restrided, matched_outs, matched_grads, left = step(True)
-    assert len(mismatched) > 20 and restrided >= len(mismatched) and left == []
+    # which convs get channels_last gradients depends on oneDNN's kernels for the CPU: 16 (the
+    # blocks' 15 depthwise convs and one of the stem) on a 2-core AMD EPYC (AVX2); the 1x1 convs
+    # too on an Intel Xeon (AVX-512), more than 20 there
+    assert len(mismatched) >= 16 and restrided >= len(mismatched) and left == []
     assert all(torch.equal(a, b) for a, b in zip(outs, matched_outs))
     assert _same_tensors(grads, matched_grads)
 
