@@ -21,6 +21,7 @@ from emo_mm.demo.report import run_command
 from emo_mm.demo.tasks import BACKBONE_NAME, QUICK_DATA, TASKS
 from emo_mm.testing import load_script
 from emo_mm.toy_data.generate import DEFAULTS as TOY_DEFAULTS
+from emo_mm.toy_data.shapes import SHAPES
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / 'tools' / 'demo.py'
@@ -127,7 +128,7 @@ def _iterations(task, cfg, data_sizes):
     """Training iterations of ``cfg`` on toy data of ``data_sizes``."""
     if 'max_iters' in cfg.train_cfg:
         return cfg.train_cfg.max_iters
-    images = data_sizes[f'{task}_train_per_class'] * 5 if task == 'cls' else \
+    images = data_sizes[f'{task}_train_per_class'] * len(SHAPES) if task == 'cls' else \
         data_sizes[f'{task}_train']
     return cfg.train_cfg.max_epochs * -(-images // cfg.train_dataloader.batch_size)
 
