@@ -509,3 +509,36 @@ def test_checkpoints_of_all_frameworks_need_only_the_allow_list(cls_dist_run, de
         'numpy.dtype', 'numpy.dtypes.Float64DType', 'numpy.dtypes.Int64DType',
         'numpy._core.multiarray._reconstruct', 'numpy._core.multiarray.scalar'
     }
+
+
+def test_feature_stats_reports_spread_drift_and_moved_weights(toy_data, tmp_path, monkeypatch,
+                                                             capsys):
+    """tools/analysis_tools/feature_stats.py on the toy classifier config: a checkpoint against
+    itself has cosine 1 and moved 0; all weights x 1.1 moved exactly 10 %; the spread is the
+    per-channel std over images and positions."""
+    from emo_mm.apis import build_model_from_cfg
+    tool = load_script('tools/analysis_tools/feature_stats.py')
+    monkeypatch.setenv('EMO_MM_TOY_DATA', str(toy_data))
+    config = str(REPO / 'configs' / 'cls' / 'toy' / 'emo2-1m_toy-cls.py')
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.init_cfg = None
+    state = build_model_from_cfg(cfg).state_dict()
+    first, scaled = tmp_path / 'a.pth', tmp_path / 'b.pth'
+    torch.save(dict(state_dict=state), first)
+    torch.save(dict(state_dict={k: v * 1.1 if v.is_floating_point() else v
+                                for k, v in state.items()}), scaled)
+    assert tool.main([config, str(first), str(first), str(scaled), '--num-images', '6']) == 0
+    rows = [line.split('|')[1:-1] for line in capsys.readouterr().out.splitlines()
+            if line.startswith('| ') and 'checkpoint' not in line]
+    rows = [[cell.strip() for cell in row] for row in rows]
+    levels = len(cfg.model.backbone.out_indices)
+    assert len(rows) == 3 * levels
+    for same in rows[levels:2 * levels]:  # the first checkpoint again
+        assert same[5] == '1.000' and same[6] == '0.00 %', same
+    for moved in rows[2 * levels:]:
+        assert moved[6] == '10.00 %', moved
+    with pytest.raises(SystemExit):
+        tool.parse_args([config, str(first), '--num-images', '1'])
+    feats = torch.randn(4, 3, 5, 5)
+    expected = feats.permute(1, 0, 2, 3).reshape(3, -1).std(dim=1).mean()
+    assert tool.level_stats(feats)['spread'] == pytest.approx(float(expected))

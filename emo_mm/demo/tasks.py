@@ -36,7 +36,7 @@ TASKS = {
 
 #: The quick run's toy data (options of tools/dataset_converters/make_toy_data.py); its
 #: schedules are the ``*_quick.py`` configs.
-QUICK_DATA = dict(cls_train_per_class=24, cls_val_per_class=10, det_train=64, det_val=16,
+QUICK_DATA = dict(cls_train_per_class=100, cls_val_per_class=20, det_train=64, det_val=16,
                   seg_train=48, seg_val=12)
 
 #: File name of the classifier converted to a backbone checkpoint (in ``<work-dir>/cls/``).
