@@ -26,7 +26,7 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$key" ] && ops_ok; then
   exit 0
 fi
 
-echo "[mmcv] building $MMCV_REQ with ops against $key (11 min on a 2-core Intel Xeon, 27 min on a 2-core AMD EPYC)"
+echo "[mmcv] building $MMCV_REQ with ops against $key (10-11 min on a 2-core Intel Xeon or AMD EPYC with AVX-512, 27 min on a 2-core AMD EPYC with AVX2 only)"
 export MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)}
 if [[ "$key" != *cuda=cpu ]]; then export FORCE_CUDA=1; echo "[mmcv] CUDA present: building CUDA ops"; fi
 "$PY" -m pip uninstall -y -q mmcv mmcv-lite >/dev/null 2>&1 || true
