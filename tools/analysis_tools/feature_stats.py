@@ -10,7 +10,7 @@ the config's test set through it and prints, per returned level:
 * ``mean |x|``: the features' magnitude;
 * from the second checkpoint on, ``cosine``: the cosine similarity with the first checkpoint's
   features of the same image (flattened per image, averaged over images), and ``moved``: the
-  backbone parameters' relative distance ``||w - w_1|| / ||w_1||``.
+  backbone parameters' relative distance ``||w - w_1|| / ||w_1||`` (BN statistics left out).
 
 Example (the toy detector's start and its first epoch, ``make demo`` work dir)::
 
@@ -53,11 +53,10 @@ def cosine(a, b):
     return float(F.cosine_similarity(a.flatten(1), b.flatten(1), dim=1).mean())
 
 
-def relative_move(state, reference):
-    """``||w - w_ref|| / ||w_ref||`` over the floating-point tensors both state dicts hold."""
-    keys = [k for k in reference if k in state and reference[k].is_floating_point()]
-    diff = sum(float((state[k] - reference[k]).pow(2).sum()) for k in keys)
-    norm = sum(float(reference[k].pow(2).sum()) for k in keys)
+def relative_move(params, reference):
+    """``||w - w_ref|| / ||w_ref||`` over the parameters (name -> tensor) of both."""
+    diff = sum(float((params[k] - reference[k]).pow(2).sum()) for k in reference)
+    norm = sum(float(reference[k].pow(2).sum()) for k in reference)
     return (diff / max(norm, 1e-30)) ** 0.5
 
 
@@ -100,21 +99,24 @@ def main(argv=None) -> int:
         seen += len(batch['inputs'])
         if seen >= args.num_images:
             break
-    first_feats = first_state = None
+    initial = copy.deepcopy(model.backbone.state_dict())
+    first_feats = first_params = None
     rows = []
     for ckpt in args.checkpoints:
+        # layers a checkpoint lacks (fresh_keys, e.g. out_norms) start as initialised each time
+        model.backbone.load_state_dict(initial)
         load_pretrained(model.backbone, ckpt)
-        state = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+        params = {k: v.detach().clone() for k, v in model.backbone.named_parameters()}
         feats = [f[:args.num_images] for f in collect(model, batches)]  # the first N
         if first_feats is None:
-            first_feats, first_state = feats, state
+            first_feats, first_params = feats, params
         for i, f in enumerate(feats):
             s = level_stats(f)
             same = first_feats is feats
             rows.append([ckpt, i, f'{tuple(f.shape[1:])}', f"{s['spread']:.4g}",
                          f"{s['mean_abs']:.4g}",
                          '' if same else f'{cosine(f, first_feats[i]):.3f}',
-                         '' if same else f'{relative_move(state, first_state) * 100:.2f} %'])
+                         '' if same else f'{relative_move(params, first_params) * 100:.2f} %'])
     print(f'{args.config}: backbone outputs on the first {min(seen, args.num_images)} test '
           'images')
     print(markdown_table(['checkpoint', 'level', 'C x H x W', 'spread', 'mean |x|',

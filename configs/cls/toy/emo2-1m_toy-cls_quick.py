@@ -5,8 +5,8 @@
 # pipeline learns, not the quality bar of the full run.
 # Why 100 images per class: with 24 (our earlier quick set) the classifier memorised its 120
 # training images instead of learning the shapes (seed 2, 600 iterations of batch 32: top-1
-# 94.2 on its own training images, 20.0 = chance on val; 384 iterations of batch 16 gave 14-30
-# at seeds 42 / 0-3, 768 gave 16-54). With 100 per class: 24 epochs (384 iterations) gave top-1
-# 55-67 at seeds 42 / 0-3, these 36 epochs 76-87 (chance 20), on a 2-core AMD EPYC (Zen 4),
-# 2026-12-07; the README ("The demo") has the quick runs per seed.
+# 94.2 on its own training images with `tools/test.py ... --cfg-options
+# test_dataloader.dataset.split=train`, 20.0 = chance on val; longer warm-ups and schedules of
+# up to 768 iterations on those images did not help: single runs in a scratch dir, 2026-12-07).
+# With 100 per class: the quick runs per seed in the README ("The demo").
 _base_ = './emo2-1m_toy-cls.py'
