@@ -146,10 +146,11 @@ def onnx_opset(path: str) -> int:
     return next(o.version for o in model.opset_import if o.domain in ('', 'ai.onnx'))
 
 
-def onnx_session(path: str, threads: Optional[int] = None):
-    """An onnxruntime CPU ``InferenceSession`` (all graph optimisations, ``threads`` intra-op)."""
+def onnx_session(path: str, threads: Optional[int] = None, options=None):
+    """An onnxruntime CPU ``InferenceSession`` (all graph optimisations, ``threads`` intra-op),
+    on ``options`` (an ``onnxruntime.SessionOptions``, e.g. with profiling on) where given."""
     import onnxruntime as ort
-    options = ort.SessionOptions()
+    options = options or ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads

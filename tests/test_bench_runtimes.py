@@ -1,6 +1,6 @@
 """The per-runtime latency suite (emo_mm.benchmark.runtimes, tools/analysis_tools/bench_runtimes.py)
 on two tiny models at 64 x 64 and one round: table shape, ratio and target columns, the per-op-type
-profiles of OpenVINO and ExecuTorch. No timing is asserted (the machine may be loaded)."""
+profiles of onnxruntime, OpenVINO and ExecuTorch and which models get one. No timing is asserted (the machine may be loaded)."""
 import json
 import os
 import os.path as osp
@@ -64,7 +64,7 @@ def test_every_model_of_the_suite_has_a_config():
 
 def test_table_rows_ratio_and_target(models):
     rows, profiles = runtimes.run_runtime(models, 'onnxruntime', SHAPE, **FAST)
-    assert profiles == {}  # onnxruntime has no profiler here
+    assert profiles == {}  # none asked for
     assert [r['name'] for r in rows] == ['emo-1m', 'edgenext-xxsmall']
     assert all(r['ms_per_image'] > 0 and len(r['seconds_per_step']) == 1 for r in rows), rows
     assert all(r['max_error'] < 1e-3 and r['export_s'] > 0 for r in rows)
@@ -90,7 +90,7 @@ def test_failed_export_is_a_row(models, monkeypatch):
     assert 'skipped: UnsupportedModel' in runtimes.runtime_table(rows, 'onnxruntime')[2]
 
 
-@pytest.mark.parametrize('runtime', ['openvino', 'executorch'])
+@pytest.mark.parametrize('runtime', ['onnxruntime', 'openvino', 'executorch'])
 def test_profile_per_op_type(request, runtime):
     if runtime == 'openvino' and ran_in_child(request):
         return
@@ -106,11 +106,37 @@ def test_profile_per_op_type(request, runtime):
     assert 0 < p['total_ms'] <= 3 * p['wall_ms'], p
     if runtime == 'openvino':
         assert any(op.startswith('Convolution [') for op in p['ops']), p['ops']
+    elif runtime == 'onnxruntime':
+        assert 'Conv' in p['ops'] or 'FusedConv' in p['ops'], p['ops']
     else:
         assert any(op.startswith('xnnpack: Convolution') for op in p['ops']), p['ops']
         assert p['delegated_ms'] + p['non_delegated_ms'] == pytest.approx(p['total_ms'])
     table = runtimes.profile_table(profiles, top=3)
     assert len(table) == 2 + 3 + 1 and table[-1].startswith('| **sum of the layers')
+
+
+def test_misses_are_profiled_with_their_edgenext():
+    """``misses`` in a profile list: each of ours below its target in that runtime (median
+    ratio, or not timed at all), with its EdgeNeXt; a runtime without targets profiles none."""
+    rows = [dict(name='emo-1m', ms_per_image=10.), dict(name='emo2-1m', ms_per_image=8.),
+            dict(name='emo2-5m', ms_per_image=20.), dict(name='edgeformer-s', ms_per_image=50.),
+            dict(name='emo-2m', error='no such op'),
+            dict(name='edgenext-xxsmall', ms_per_image=11.),
+            dict(name='edgenext-xsmall', ms_per_image=15.),
+            dict(name='edgenext-small', ms_per_image=25.), dict(name='mobileone-s0',
+                                                                ms_per_image=3.)]
+    # executorch: emo-1m 1.1x < 1.2x, emo2-1m 1.375x met, emo2-5m 1.25x < 1.3x, emo-2m not timed
+    assert runtimes.profiled_names(rows, 'executorch', ['misses']) == [
+        'emo-1m', 'emo2-5m', 'emo-2m', 'edgenext-xxsmall', 'edgenext-xsmall', 'edgenext-small']
+    # openvino (1.0x): only the untimed one; names and misses together
+    assert runtimes.profiled_names(rows, 'openvino', ['mobileone-s0', 'misses']) == [
+        'emo-2m', 'edgenext-xsmall', 'mobileone-s0']
+    assert runtimes.profiled_names(rows, 'ncnn', ['misses']) == []
+    assert runtimes.profiled_names(rows, 'executorch', ['emo2-1m']) == ['emo2-1m']
+    profiles = {n: dict(ops={'Conv': 1.}, total_ms=1., wall_ms=1.)
+                for n in ('emo-1m', 'emo2-5m', 'edgenext-xxsmall', 'edgenext-small')}
+    assert runtimes._profile_groups(profiles) == [['emo-1m', 'edgenext-xxsmall'],
+                                                  ['emo2-5m', 'edgenext-small']]
 
 
 def test_tool_writes_runtime_tables_and_index(request, tmp_path, monkeypatch, capsys):
@@ -127,11 +153,13 @@ def test_tool_writes_runtime_tables_and_index(request, tmp_path, monkeypatch, ca
             data = json.load(f)
         assert data['meta']['machine']['threads'] == 2 and data['meta']['runtime'] == runtime
         assert [r['name'] for r in data['results']] == ['emo-1m', 'edgenext-xxsmall']
-        assert bool(data['profiles']) == (runtime == 'openvino')
+        # no names: emo-1m and its EdgeNeXt, and the misses (the tiny peer is faster here)
+        assert list(data['profiles']) == ['emo-1m', 'edgenext-xxsmall'], data['profiles']
     index = (tmp_path / 'runtimes.md').read_text()
     assert index.index('### onnxruntime: batch-1') < index.index('### openvino: batch-1')
     assert 'Command: `python tools/analysis_tools/bench_runtimes.py --runtimes onnxruntime' in index
     assert 'Per-layer profile in openvino' in index and 'Load average' in index
+    assert 'Per-layer profile in onnxruntime' in index
     assert 'Per-layer profile in openvino' in capsys.readouterr().out
 
 

@@ -85,6 +85,23 @@ def test_backend_matches_pytorch(backend, family, tmp_path):
     assert result.max_error < 1e-4
 
 
+@pytest.mark.parametrize('config', ['configs/cls/edgeformer/edgeformer-s_8xb128_in1k.py',
+                                    'configs/cls/emo/emo-1m_8xb256_in1k.py'])
+def test_random_models_keep_the_feature_scale(config):
+    """The random models of tools/deployment/export_matrix.py (tests/helpers/random_weights.py)
+    keep every stage at RMS of order 1: a 1e-4 check on features of RMS 382 (the random
+    EdgeFormer-S before its BN statistics were calibrated) compares float noise of the reference
+    itself, and which runtime 'fails' then depends on the CPU."""
+    backbone = load_script('tests/helpers/random_weights.py').random_model(
+        osp.join(ROOT, config)).backbone
+    backbone.out_indices = (0, 1, 2, 3, 4)  # (the classifier's: the last level only)
+    x = backends_base.sample((224, 224), seed=1)
+    with torch.no_grad():
+        feats = backbone(x)
+    rms = [float(f.pow(2).mean().sqrt()) for f in feats]
+    assert len(rms) == 5 and all(0.1 < r < 10 for r in rms), rms
+
+
 def test_coreml_rejects_rank_6(tmp_path):
     """Core ML takes tensors of rank <= 5 (coremltools rewrites rank-6 reshape / transpose
     chains, not other ops on them): such a graph is an error naming the backend."""

@@ -7,8 +7,10 @@ runtime's own Python API (:func:`emo_mm.backends.base.threads` threads, fp32, ba
 by :func:`emo_mm.benchmark.timing.measure` (warm-up, then interleaved measurements, the order
 rotated every round). One table per runtime: latency median and min-max, and the speed ratio of
 each of ours to the EdgeNeXt of equal FLOPs (:data:`EQUAL_FLOPS`) with its target
-(:data:`TARGETS`). :func:`openvino_profile` / :func:`executorch_profile` sum a runtime's own
-per-layer profile per op type. ``tools/analysis_tools/bench_runtimes.py`` is the command line.
+(:data:`TARGETS`). :func:`onnxruntime_profile` / :func:`openvino_profile` /
+:func:`executorch_profile` sum a runtime's own per-layer profile per op type; by default
+(:data:`PROFILE_MODELS`) every one of ours that misses its target is profiled next to its
+EdgeNeXt (:func:`profiled_names`). ``tools/analysis_tools/bench_runtimes.py`` is the command line.
 
 A model a runtime cannot take is a row that says why: ncnn cannot load the stock EdgeNeXt, whose
 ``torch.unbind`` (the XCA attention's q, k, v) pnnx leaves unconverted.
@@ -57,8 +59,11 @@ EQUAL_FLOPS = {'emo-1m': 'edgenext-xxsmall', 'emo2-1m': 'edgenext-xxsmall',
 TARGETS = {'executorch': {'1m': 1.2, '2m': 1.2, '5m': 1.3},
            'onnxruntime': {'1m': 1.2, '2m': 1.2, '5m': 1.3},
            'openvino': {'1m': 1.0, '2m': 1.0, '5m': 1.0}}
-#: Models profiled by ``--profile`` (the slowdown of the issue: EMO-1M against EdgeNeXt-XXS).
-PROFILE_MODELS = ('emo-1m', 'edgenext-xxsmall')
+#: In a ``profile`` list: every one of ours below its target in that runtime, and its EdgeNeXt.
+MISSES = 'misses'
+#: Models profiled by ``--profile`` without names: EMO-1M against EdgeNeXt-XXS (the slowdown
+#: of the issue) and every miss with its EdgeNeXt (so that each miss is shown with its profile).
+PROFILE_MODELS = ('emo-1m', 'edgenext-xxsmall', MISSES)
 
 
 def target(runtime: str, name: str) -> Optional[float]:
@@ -138,6 +143,33 @@ def export_cases(models: Dict[str, Tuple[nn.Module, str, bool]], runtime: str,
     return cases
 
 
+def profiled_names(rows: List[dict], runtime: str, requested: Sequence[str]) -> List[str]:
+    """The models to profile, in the order of ``rows``: the names of ``requested`` and, where it
+    holds :data:`MISSES`, every one of ours whose median ratio to its EdgeNeXt is below its
+    target in ``runtime`` (or that could not be timed), with that EdgeNeXt.
+
+    Example:
+        >>> rows = [dict(name='emo-1m', ms_per_image=9.), dict(name='emo-5m', ms_per_image=9.),
+        ...         dict(name='edgenext-xxsmall', ms_per_image=10.),
+        ...         dict(name='edgenext-small', ms_per_image=10.)]
+        >>> profiled_names(rows, 'executorch', ['misses'])  # 1.11x < 1.2x; 1.11x < 1.3x
+        ['emo-1m', 'emo-5m', 'edgenext-xxsmall', 'edgenext-small']
+        >>> profiled_names(rows, 'openvino', ['misses'])  # 1.11x >= 1.0x
+        []
+    """
+    wanted = set(requested) - {MISSES}
+    if MISSES in requested:
+        by_name = {r['name']: r for r in rows}
+        for row in rows:
+            goal = target(runtime, row['name'])
+            if goal is None or row['name'] not in EQUAL_FLOPS:
+                continue
+            ratio = _ratio(by_name, row['name'], 'ms_per_image')
+            if ratio is None or ratio < goal:
+                wanted |= {row['name'], EQUAL_FLOPS[row['name']]}
+    return [r['name'] for r in rows if r['name'] in wanted]
+
+
 def _ratio(rows: Dict[str, dict], name: str, key: str) -> Optional[float]:
     peer = rows.get(EQUAL_FLOPS.get(name, ''))
     mine = rows.get(name)
@@ -177,6 +209,45 @@ def runtime_table(rows: List[dict], runtime: str) -> List[str]:
 
 def _per_type(events: Dict[str, List[float]]) -> Dict[str, float]:
     return dict(sorted(((k, sum(v)) for k, v in events.items()), key=lambda kv: -kv[1]))
+
+
+def onnxruntime_profile(path: str, x: torch.Tensor, runs: int = 10, warmup: int = 2) -> dict:
+    """onnxruntime's own profile (``SessionOptions.enable_profiling``) of the ONNX file at
+    ``path``, with the session settings of the timing (:func:`emo_mm.deployment.onnx_session`):
+    the kernel time of every node of the last ``runs`` inferences summed per op type
+    (``'Conv'``, ``'QuickGelu'``; fused nodes under their fused type), mean ms per inference.
+
+    Returns ``dict(ops={type: ms}, total_ms=sum of the nodes, wall_ms=median wall time)``.
+    """
+    import json
+
+    import onnxruntime as ort
+
+    from emo_mm.backends.base import threads
+    from emo_mm.deployment import onnx_session
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.enable_profiling = True
+        options.profile_file_prefix = osp.join(tmp, 'ort')
+        session = onnx_session(path, threads=threads(), options=options)
+        feed = {session.get_inputs()[0].name: x.numpy()}
+        walls = []
+        for i in range(warmup + runs):
+            start = time.perf_counter()
+            session.run(None, feed)
+            if i >= warmup:
+                walls.append(time.perf_counter() - start)
+        with open(session.end_profiling()) as f:
+            trace = json.load(f)
+    inferences = [e for e in trace if e.get('cat') == 'Session' and e['name'] == 'model_run']
+    windows = [(e['ts'], e['ts'] + e['dur']) for e in inferences[-runs:]]
+    events = defaultdict(list)
+    for e in trace:
+        if e.get('cat') == 'Node' and e['name'].endswith('_kernel_time') and \
+                any(lo <= e['ts'] <= hi for lo, hi in windows):
+            events[e['args']['op_name']].append(e['dur'] / 1e3 / len(windows))
+    ops = _per_type(events)
+    return dict(ops=ops, total_ms=sum(ops.values()), wall_ms=1e3 * statistics.median(walls))
 
 
 def openvino_profile(path: str, x: torch.Tensor, runs: int = 10, warmup: int = 2) -> dict:
@@ -256,7 +327,8 @@ def executorch_profile(path: str, x: torch.Tensor, runs: int = 10, warmup: int =
 
 
 #: Runtime -> its per-op-type profiler.
-PROFILERS = {'openvino': openvino_profile, 'executorch': executorch_profile}
+PROFILERS = {'onnxruntime': onnxruntime_profile, 'openvino': openvino_profile,
+             'executorch': executorch_profile}
 
 
 def profile_table(profiles: Dict[str, dict], top: int = 15) -> List[str]:
@@ -286,7 +358,8 @@ def run_runtime(models: Dict[str, Tuple[nn.Module, str, bool]], runtime: str,
                 profile: Sequence[str] = (), profile_runs: int = 20) -> Tuple[List[dict], dict]:
     """Export, load and time every model in ``runtime`` (interleaved); returns the rows
     (:func:`emo_mm.benchmark.timing.summarise` plus ``export_s`` / ``max_error``) and the
-    per-op-type profiles of the ``profile`` models (runtimes of :data:`PROFILERS` only)."""
+    per-op-type profiles of the ``profile`` models (names, or :data:`MISSES`: see
+    :func:`profiled_names`; runtimes of :data:`PROFILERS` only)."""
     with tempfile.TemporaryDirectory(prefix=f'emo_mm_{runtime}_') as work_dir:
         items = export_cases(models, runtime, shape, work_dir, part, flops)
         measure([i.case for i in items], warmup, repeats, min_time)
@@ -301,8 +374,9 @@ def run_runtime(models: Dict[str, Tuple[nn.Module, str, bool]], runtime: str,
         profiles = {}
         if profile and runtime in PROFILERS:
             x = torch.randn(1, 3, *shape, generator=torch.Generator().manual_seed(0))
+            names = profiled_names(rows, runtime, profile)
             for item in loaded:
-                if item.case.name in profile:
+                if item.case.name in names:
                     profiles[item.case.name] = PROFILERS[runtime](item.path, x, profile_runs)
     return rows, profiles
 
@@ -327,5 +401,19 @@ def runtime_markdown(rows: List[dict], profiles: Dict[str, dict], meta: dict,
               'measurements · best of each); bold where the target is met.', '']
     if profiles:
         lines += [f'Per-layer profile in {runtime} (its own profiler), summed per op type, ms '
-                  'per inference:', ''] + profile_table(profiles) + ['']
+                  'per inference, each EdgeNeXt with the profiled models of equal FLOPs:', '']
+        for group in _profile_groups(profiles):
+            lines += profile_table({n: profiles[n] for n in group}) + ['']
     return '\n'.join(lines)
+
+
+def _profile_groups(profiles: Dict[str, dict]) -> List[List[str]]:
+    """The profiled names grouped by their EdgeNeXt of equal FLOPs (ours first, the EdgeNeXt
+    last); any other name alone."""
+    groups: Dict[str, List[str]] = {}
+    for name in profiles:
+        groups.setdefault(EQUAL_FLOPS.get(name, name), []).append(name)
+    out = []
+    for peer, names in groups.items():
+        out.append([n for n in names if n != peer] + ([peer] if peer in profiles else []))
+    return out

@@ -12,8 +12,9 @@ the models interleaved (``emo_mm.benchmark.timing.measure``). Per runtime it wri
 ``OUT/runtime_<RT>/benchmark.{md,json}`` (machine, date, command, the table with each of ours
 against its EdgeNeXt of equal FLOPs and the target of issue 20), then rebuilds
 ``OUT/runtimes.md`` from every ``runtime_*`` run there. ``--profile`` adds the runtime's own
-per-layer profile summed per op type (OpenVINO ``PERF_COUNT``, ExecuTorch ETDump; default
-models: emo-1m and edgenext-xxsmall). ``make bench BENCH_ARGS='--only runtimes'`` runs it for
+per-layer profile summed per op type (onnxruntime's profiler, OpenVINO ``PERF_COUNT``,
+ExecuTorch ETDump) of the named models; ``misses`` names every one of ours below its target in
+that runtime with its EdgeNeXt; no names: emo-1m, edgenext-xxsmall and the misses. ``make bench BENCH_ARGS='--only runtimes'`` runs it for
 every runtime.
 """
 import argparse
@@ -44,7 +45,8 @@ def parse_args(argv=None):
                         help='seconds per measurement (at least one run)')
     parser.add_argument('--no-flops', action='store_true', help='leave out the GFLOPs column')
     parser.add_argument('--profile', nargs='*', default=None, metavar='NAME',
-                        help='per-layer profile of these models in OpenVINO / ExecuTorch '
+                        help='per-layer profile of these models in onnxruntime / OpenVINO / '
+                        'ExecuTorch; "misses": each of ours below its target, with its EdgeNeXt '
                         f'(no names: {" ".join(PROFILE_MODELS)})')
     parser.add_argument('--profile-runs', type=int, default=20, help='inferences per profile')
     parser.add_argument('--threads', type=int, default=None,
