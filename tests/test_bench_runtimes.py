@@ -182,6 +182,35 @@ def test_threads_option(tmp_path, monkeypatch):
     assert seen == [1] and threads() == THREADS
 
 
+def test_runtimes_block_of_the_docs(tmp_path):
+    """The docs/performance.md block of `make bench`: every runtime run found, each of ours
+    against its EdgeNeXt (median ratio, bold where the target is met), models that did not
+    load, and the count of targets met."""
+    docs = load_script('tools/analysis_tools/bench_docs.py')
+    assert docs.runtimes_table(str(tmp_path)) is None  # nothing run: the block stays as it is
+    meta = dict(machine=dict(cpu='Some CPU', logical_cpus=2, threads=2, torch='2.x'),
+                date='2026-12-07 13:03:10', load_start=0.4)
+    for runtime, ours_ms in (('executorch', 8.), ('openvino', 12.)):
+        rows = [dict(name='emo-1m', ms_per_image=ours_ms), dict(name='emo2-5m', error='x'),
+                dict(name='edgenext-xxsmall', ms_per_image=10.),
+                dict(name='edgenext-small', ms_per_image=20.)]
+        os.makedirs(tmp_path / f'runtime_{runtime}')
+        with open(tmp_path / f'runtime_{runtime}' / 'benchmark.json', 'w') as f:
+            json.dump(dict(meta=dict(meta, runtime_version='9.9'), results=rows), f)
+    text = docs.runtimes_table(str(tmp_path))
+    assert 'on Some CPU (2 logical CPUs), 2 threads' in text and 'load average at start 0.4' in text
+    assert '| ours (EdgeNeXt of equal FLOPs) | executorch 9.9 (target 1.2× / 1.3×) | openvino ' \
+           '9.9 (target 1.0×) |' in text
+    line = next(t for t in text.splitlines() if t.startswith('| emo-1m '))
+    assert line == ('| emo-1m (edgenext-xxsmall) | **1.25× (8.0 vs 10.0 ms)** | '
+                    '0.83× (12.0 vs 10.0 ms) |')
+    line = next(t for t in text.splitlines() if t.startswith('| emo2-5m '))
+    assert line.count('not timed: emo2-5m does not load') == 2
+    line = next(t for t in text.splitlines() if t.startswith('| emo2-1m '))
+    assert line == '| emo2-1m (edgenext-xxsmall) |  |  |'  # not in these runs
+    assert 'Targets met in this run: 1 of 4 (bold).' in text  # emo2-5m not timed: 2 misses
+
+
 def test_make_bench_runs_the_runtime_suites(monkeypatch):
     docs = load_script('tools/analysis_tools/bench_docs.py')
     commands = []

@@ -20,6 +20,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+from typing import Optional
 
 from emo_mm.benchmark.runtimes import RUNTIMES
 
@@ -163,7 +164,67 @@ def replace_block(path: str, tag: str, text: str) -> None:
         f.write(f'{head}{start}\n{text}\n{end}{tail}')
 
 
+def runtimes_table(out: str = OUT) -> Optional[str]:
+    """docs/performance.md block: each of ours against its EdgeNeXt of equal FLOPs in every
+    runtime of the last ``bench_runtimes.py`` runs in ``out`` (``runtime_<RT>/benchmark.json``):
+    median-latency ratio (ms ours vs EdgeNeXt), bold where the target of issue 20 is met; None
+    when no runtime was run."""
+    import json
+
+    from emo_mm.benchmark import runtimes
+    runs = {}
+    for runtime in RUNTIMES:
+        path = osp.join(ROOT, out, f'runtime_{runtime}', 'benchmark.json')
+        if osp.isfile(path):
+            with open(path) as f:
+                runs[runtime] = json.load(f)
+    if not runs:
+        return None
+    header = ['ours (EdgeNeXt of equal FLOPs)']
+    for runtime, run in runs.items():
+        goals = sorted({runtimes.target(runtime, n) for n in runtimes.OURS} - {None})
+        header.append(f'{runtime} {run["meta"]["runtime_version"]}'
+                      + (f' (target {" / ".join(f"{g:.1f}×" for g in goals)})' if goals else ''))
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    met = total = 0
+    for name, peer in runtimes.EQUAL_FLOPS.items():
+        cells = [f'{name} ({peer})']
+        for runtime, run in runs.items():
+            rows = {r['name']: r for r in run['results']}
+            mine, other = rows.get(name), rows.get(peer)
+            goal = runtimes.target(runtime, name)
+            if mine is None or other is None:  # not in this run
+                cells.append('')
+                continue
+            total += bool(goal)
+            if 'ms_per_image' not in mine or 'ms_per_image' not in other:  # a miss
+                cells.append(f'not timed: {name if "ms_per_image" not in mine else peer} '
+                             'does not load')
+                continue
+            ratio = other['ms_per_image'] / mine['ms_per_image']
+            text = f'{ratio:.2f}× ({mine["ms_per_image"]:.1f} vs {other["ms_per_image"]:.1f} ms)'
+            met += bool(goal) and ratio >= goal
+            cells.append(f'**{text}**' if goal and ratio >= goal else text)
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    first = next(iter(runs.values()))['meta']
+    info = first['machine']
+    lines = [f'Measured by `make bench BENCH_ARGS=\'--only runtimes\'` on {info["cpu"]} '
+             f'({info["logical_cpus"]} logical CPUs), {info["threads"]} threads, torch '
+             f'{info["torch"]}, {first["date"][:10]}, load average at start '
+             f'{first["load_start"]:.1f}; batch 1, 224 x 224, fp32 classifiers in '
+             'deploy form, the 16 models of a runtime timed interleaved (median of 7 '
+             'measurements of >= 1 s; min-max, profiles and the peers in '
+             '[benchmarks/runtimes.md](benchmarks/runtimes.md)). Ratio = EdgeNeXt latency / '
+             'ours.', ''] + lines
+    lines += ['', f'Targets met in this run: {met} of {total} (bold).']
+    return '\n'.join(lines)
+
+
 def summarise() -> None:
+    table = runtimes_table()
+    if table is not None:
+        replace_block('docs/performance.md', 'bench:runtimes', table)
+        print(table)
     bs1, bs32 = load('cpu_bs1'), load('cpu_bs32')
     table = speed_table(bs1, bs32)
     extra = other_lines(load('cpu_det'), load('cpu_train'))
