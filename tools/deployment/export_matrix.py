@@ -5,8 +5,9 @@ table of docs/deployment.md.
     python tools/deployment/export_matrix.py [--models NAME ...] [--backends NAME ...]
         [--parts model backbone] [--shape H W] [--bench N] [--work-dir DIR] [--out FILE]
 
-The models are random, scale-preserving ones (``tests/helpers/random_weights.py``: random BN
-statistics and layer scales, so that BN folding and the attention are exercised; the released
+The models are random, scale-preserving ones (``tests/helpers/random_weights.py``: each BN's
+statistics measured on a random batch, then perturbed, and random layer scales, so that BN
+folding and the attention are exercised while every stage keeps an RMS of order 1; the released
 weights are not downloaded here), saved as a checkpoint and exported through the tool with that
 checkpoint, as a user would. Classifiers run at ``--shape`` (default 224 x 224); the detector and
 the segmentor at the shape given in :data:`MODELS`. A cell that fails shows the tool's error.
