@@ -1,6 +1,7 @@
 """The per-runtime latency suite (emo_mm.benchmark.runtimes, tools/analysis_tools/bench_runtimes.py)
 on two tiny models at 64 x 64 and one round: table shape, ratio and target columns, the per-op-type
-profiles of onnxruntime, OpenVINO and ExecuTorch and which models get one. No timing is asserted (the machine may be loaded)."""
+profiles of onnxruntime, OpenVINO and ExecuTorch and which models get one. No timing is
+asserted (the machine may be loaded)."""
 import json
 import os
 import os.path as osp
@@ -196,9 +197,12 @@ def test_runtimes_block_of_the_docs(tmp_path):
                 dict(name='edgenext-small', ms_per_image=20.)]
         os.makedirs(tmp_path / f'runtime_{runtime}')
         with open(tmp_path / f'runtime_{runtime}' / 'benchmark.json', 'w') as f:
-            json.dump(dict(meta=dict(meta, runtime_version='9.9'), results=rows), f)
+            json.dump(dict(meta=dict(meta, runtime_version='9.9'), results=rows,
+                           args=dict(shape=[64], part='backbone', repeats=3, min_time=0.5)), f)
     text = docs.runtimes_table(str(tmp_path))
     assert 'on Some CPU (2 logical CPUs), 2 threads' in text and 'load average at start 0.4' in text
+    assert '64 x 64, fp32 backbones in deploy form, the 4 models of a runtime timed interleaved ' \
+           '(median of 3 measurements of >= 0.5 s' in text
     assert '| ours (EdgeNeXt of equal FLOPs) | executorch 9.9 (target 1.2× / 1.3×) | openvino ' \
            '9.9 (target 1.0×) |' in text
     line = next(t for t in text.splitlines() if t.startswith('| emo-1m '))

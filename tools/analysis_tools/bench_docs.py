@@ -206,16 +206,18 @@ def runtimes_table(out: str = OUT) -> Optional[str]:
             met += bool(goal) and ratio >= goal
             cells.append(f'**{text}**' if goal and ratio >= goal else text)
         lines.append('| ' + ' | '.join(cells) + ' |')
-    first = next(iter(runs.values()))['meta']
-    info = first['machine']
+    run = next(iter(runs.values()))
+    first, args, info = run['meta'], run['args'], run['meta']['machine']
+    h, w = (args['shape'] * 2)[:2]
     lines = [f'Measured by `make bench BENCH_ARGS=\'--only runtimes\'` on {info["cpu"]} '
              f'({info["logical_cpus"]} logical CPUs), {info["threads"]} threads, torch '
              f'{info["torch"]}, {first["date"][:10]}, load average at start '
-             f'{first["load_start"]:.1f}; batch 1, 224 x 224, fp32 classifiers in '
-             'deploy form, the 16 models of a runtime timed interleaved (median of 7 '
-             'measurements of >= 1 s; min-max, profiles and the peers in '
-             '[benchmarks/runtimes.md](benchmarks/runtimes.md)). Ratio = EdgeNeXt latency / '
-             'ours.', ''] + lines
+             f'{first["load_start"]:.1f}; batch 1, {h} x {w}, fp32 '
+             f'{"classifiers" if args["part"] == "model" else "backbones"} in deploy form, the '
+             f'{len(run["results"])} models of a runtime timed interleaved (median of '
+             f'{args["repeats"]} measurements of >= {args["min_time"]:g} s; min-max, profiles '
+             'and the peers in [benchmarks/runtimes.md](benchmarks/runtimes.md)). Ratio = '
+             'EdgeNeXt latency / ours.', ''] + lines
     lines += ['', f'Targets met in this run: {met} of {total} (bold).']
     return '\n'.join(lines)
 

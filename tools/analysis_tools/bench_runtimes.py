@@ -14,8 +14,8 @@ against its EdgeNeXt of equal FLOPs and the target of issue 20), then rebuilds
 ``OUT/runtimes.md`` from every ``runtime_*`` run there. ``--profile`` adds the runtime's own
 per-layer profile summed per op type (onnxruntime's profiler, OpenVINO ``PERF_COUNT``,
 ExecuTorch ETDump) of the named models; ``misses`` names every one of ours below its target in
-that runtime with its EdgeNeXt; no names: emo-1m, edgenext-xxsmall and the misses. ``make bench BENCH_ARGS='--only runtimes'`` runs it for
-every runtime.
+that runtime with its EdgeNeXt; no names: emo-1m, edgenext-xxsmall and the misses.
+``make bench BENCH_ARGS='--only runtimes'`` runs it for every runtime.
 """
 import argparse
 import datetime
