@@ -424,6 +424,33 @@ def test_skip_when_complete_and_force(tmp_path, capsys):
     assert all(_mtimes(tmp_path)[f] != after[f] for f in after)
 
 
+def test_generations_into_one_folder_take_turns(tmp_path):
+    """Two generations into one folder (two `make demo` runs started together in one checkout)
+    used to write into each other's task folders (one failed: FileNotFoundError on the other's
+    ``.partial`` marker). Now the second waits for the first's lock, then reuses its data."""
+    import fcntl
+    import subprocess
+    import sys
+    import time
+    kw = dict(tasks=['cls'], cls_train_per_class=2, cls_val_per_class=1)
+    code = (f'from emo_mm.toy_data import make_toy_data\n'
+            f'print(make_toy_data({str(tmp_path)!r}, **{kw!r})["cls"]["generated"])')
+    fd = os.open(str(tmp_path), os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a generation in progress (this process)
+    try:
+        child = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True)
+        time.sleep(5)
+        assert child.poll() is None  # it waits
+        assert os.listdir(tmp_path) == []  # and has written nothing
+    finally:
+        os.close(fd)
+    out, _ = child.communicate(timeout=120)
+    assert child.returncode == 0
+    assert 'another process is generating here; waiting for it' in out and out.endswith('True\n')
+    assert sorted(os.listdir(tmp_path)) == ['cls']  # no lock file left behind
+    assert not make_toy_data(str(tmp_path), verbose=False, **kw)['cls']['generated']
+
+
 def test_incomplete_or_changed_is_regenerated(tmp_path):
     kw = dict(tasks=['cls'], cls_train_per_class=2, cls_val_per_class=1, verbose=False)
     make_toy_data(str(tmp_path), seed=0, **kw)

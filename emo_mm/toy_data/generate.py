@@ -5,8 +5,13 @@ A task folder that is complete for the same settings is skipped (``make demo`` a
 unconditionally); a folder generated with other settings (options, generator version or the
 per-task scene settings :data:`~emo_mm.toy_data.scene.SCENES`), or left incomplete, is
 regenerated; ``force=True`` always regenerates. A folder that this code did not write is never
-removed without ``force``.
+removed without ``force``. Generations into the same ``out_dir`` take turns (a ``flock`` on
+that folder, no file is added):
+two ``make demo`` runs started together in one checkout share ``data/toy``, and the second one
+then finds the first one's data complete instead of writing into it at the same time.
 """
+import contextlib
+import fcntl
 import json
 import os
 import os.path as osp
@@ -133,27 +138,49 @@ def make_toy_data(out_dir='data/toy', seed=0, tasks=TASKS, classes=SHAPES, force
     log = print if verbose else (lambda *a, **k: None)
 
     results = {}
-    for task in tasks:
-        task_dir = osp.join(out_dir, task)
-        settings = _settings(task, seed, classes, params)
-        if not force and is_complete(task_dir, settings):
-            log(f'[toy-data] {task_dir}: complete, skipping (use --force to regenerate)')
-            results[task] = dict(path=task_dir, generated=False, seconds=0.0)
-            continue
-        _clear(task_dir, force, log)
-        os.makedirs(task_dir)
-        partial = osp.join(task_dir, MARKER + '.partial')
-        write_json(partial, settings)
-        t0 = time.time()
-        log(f'[toy-data] generating {task_dir} (seed={seed}, classes={list(classes)})')
-        _WRITERS[task](task_dir, seed, list(classes), params, SCENES[task], log)
-        os.remove(partial)
-        num_files = _count_files(task_dir)
-        write_json(osp.join(task_dir, MARKER), dict(settings=settings, num_files=num_files))
-        dt = time.time() - t0
-        log(f'[toy-data] {task_dir}: {num_files} files in {dt:.1f}s')
-        results[task] = dict(path=task_dir, generated=True, seconds=dt)
+    with _exclusive(out_dir, log):
+        for task in tasks:
+            results[task] = _make_task(out_dir, task, seed, classes, params, force, log)
     return results
+
+
+@contextlib.contextmanager
+def _exclusive(out_dir, log):
+    """Hold an exclusive ``flock`` on the folder ``out_dir`` (created if needed): one
+    generation at a time there."""
+    os.makedirs(out_dir, exist_ok=True)
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f'[toy-data] {out_dir}: another process is generating here; waiting for it')
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # (releases the lock)
+
+
+def _make_task(out_dir, task, seed, classes, params, force, log):
+    """Generate (or reuse) one task folder; returns its entry of :func:`make_toy_data`."""
+    task_dir = osp.join(out_dir, task)
+    settings = _settings(task, seed, classes, params)
+    if not force and is_complete(task_dir, settings):
+        log(f'[toy-data] {task_dir}: complete, skipping (use --force to regenerate)')
+        return dict(path=task_dir, generated=False, seconds=0.0)
+    _clear(task_dir, force, log)
+    os.makedirs(task_dir)
+    partial = osp.join(task_dir, MARKER + '.partial')
+    write_json(partial, settings)
+    t0 = time.time()
+    log(f'[toy-data] generating {task_dir} (seed={seed}, classes={list(classes)})')
+    _WRITERS[task](task_dir, seed, list(classes), params, SCENES[task], log)
+    os.remove(partial)
+    num_files = _count_files(task_dir)
+    write_json(osp.join(task_dir, MARKER), dict(settings=settings, num_files=num_files))
+    dt = time.time() - t0
+    log(f'[toy-data] {task_dir}: {num_files} files in {dt:.1f}s')
+    return dict(path=task_dir, generated=True, seconds=dt)
 
 
 def _settings(task, seed, classes, params):
